@@ -1,0 +1,1 @@
+//! spated library.
