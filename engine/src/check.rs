@@ -1,0 +1,1 @@
+//! Offline verification of a data directory (used by `spate check`).

@@ -1,0 +1,62 @@
+//! Every bound the engine enforces, in one place, with compile-time checks on how they relate.
+//!
+//! Kinesis-visible limits (record size, batch sizes, retention) come from the AWS documentation;
+//! storage limits (segment and index sizes) were chosen from measurements on the target machine
+//! (see `BENCHMARKS.md`).
+
+/// Largest record data blob Kinesis accepts, in bytes (1 MiB).
+pub const RECORD_DATA_BYTES_MAX: usize = 1 << 20;
+/// Longest partition key, in bytes (256 Unicode characters, at most 4 bytes each in UTF-8).
+pub const PARTITION_KEY_BYTES_MAX: usize = 256 * 4;
+/// Records per PutRecords call.
+pub const PUT_RECORDS_ENTRIES_MAX: usize = 500;
+/// Bytes per PutRecords call (data plus partition keys).
+pub const PUT_RECORDS_BYTES_MAX: usize = 5 << 20;
+/// Records one GetRecords call may return.
+pub const GET_RECORDS_COUNT_MAX: usize = 10_000;
+/// Bytes one GetRecords call may return.
+pub const GET_RECORDS_BYTES_MAX: usize = 10 << 20;
+
+/// Retention bounds, in hours.
+pub const RETENTION_HOURS_MIN: u32 = 24;
+pub const RETENTION_HOURS_MAX: u32 = 8760;
+pub const RETENTION_HOURS_DEFAULT: u32 = 24;
+
+/// Frame header size on disk (see `record.rs`).
+pub const FRAME_HEADER_BYTES: usize = 32;
+/// Largest frame on disk.
+pub const FRAME_BYTES_MAX: usize =
+    FRAME_HEADER_BYTES + PARTITION_KEY_BYTES_MAX + RECORD_DATA_BYTES_MAX;
+
+/// Segment header size on disk (see `segment.rs`).
+pub const SEGMENT_HEADER_BYTES: usize = 64;
+/// Default size at which a segment rolls.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 128 << 20;
+/// Smallest configurable segment size (tests use small segments to exercise rolling).
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+/// Largest configurable segment size. Positions inside a segment are u32-safe below this.
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
+/// First preallocation step of a new segment; each later step doubles, up to this maximum.
+/// Idle shards then cost 1 MiB of disk, not a whole segment.
+pub const SEGMENT_ALLOCATE_STEP_MIN: u64 = 1 << 20;
+pub const SEGMENT_ALLOCATE_STEP_MAX: u64 = 32 << 20;
+
+/// A sparse index point is written at least every this many bytes of log.
+pub const INDEX_INTERVAL_BYTES: u64 = 64 << 10;
+/// Index header and entry sizes on disk (see `segment.rs`).
+pub const INDEX_HEADER_BYTES: usize = 32;
+pub const INDEX_ENTRY_BYTES: usize = 32;
+
+/// Bytes one group-commit flush writes at most; larger pending buffers are split.
+pub const FLUSH_BYTES_MAX: usize = 8 << 20;
+/// Bytes appended but not yet flushed, per shard. Appends beyond this wait (backpressure).
+pub const PENDING_BYTES_MAX: usize = 32 << 20;
+
+const _: () = assert!(SEGMENT_BYTES_MIN as usize > SEGMENT_HEADER_BYTES + FRAME_HEADER_BYTES);
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
+const _: () = assert!(SEGMENT_BYTES_MAX <= u32::MAX as u64);
+const _: () = assert!(FRAME_BYTES_MAX <= FLUSH_BYTES_MAX);
+const _: () = assert!(FLUSH_BYTES_MAX <= PENDING_BYTES_MAX);
+const _: () = assert!(GET_RECORDS_BYTES_MAX >= FRAME_BYTES_MAX);
+const _: () = assert!(INDEX_ENTRY_BYTES == 32 && INDEX_HEADER_BYTES == 32);
+const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);

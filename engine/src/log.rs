@@ -1,0 +1,1189 @@
+//! One shard's log: ordered segments, group commit, sparse index, recovery, retention, seal.
+//!
+//! A `ShardLog` lives on exactly one core and is shared by that core's tasks through `Rc`.
+//! Appends encode frames into a pending buffer and wait; one of the waiters becomes the flush
+//! leader, writes everything pending in one `write_at`, issues one `fdatasync`, and wakes all
+//! the appends it covered (group commit). Records become visible to readers only once durable
+//! (under `Durability::Always`), so a reader never sees a record that a crash could take back.
+//!
+//! No `RefCell` borrow is ever held across an `.await`.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::limits::*;
+use crate::notify::Notify;
+use crate::record::{self, Frame, NewRecord, Record};
+use crate::segment::{
+    self, EntryKind, IndexEntry, SegmentHeader, decode_index, encode_index_header,
+};
+use crate::storage::{Storage, StorageFile};
+
+/// When an append is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// After the `fdatasync` that covers it (the default; survives power loss).
+    Always,
+    /// After the write reaches the page cache; a timer syncs every `interval_ms`. Survives a
+    /// process crash; a power loss may lose the last interval.
+    Interval { interval_ms: u64 },
+    /// After the write reaches the page cache; synced only on roll, seal and close. For
+    /// benchmarks.
+    Never,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub durability: Durability,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig { segment_bytes: SEGMENT_BYTES_DEFAULT, durability: Durability::Always }
+    }
+}
+
+/// Which shard a log belongs to; written into every segment header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardIdentity {
+    pub incarnation: u64,
+    pub shard_index: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendResult {
+    pub first_offset: u64,
+    pub count: usize,
+    pub arrival_ms: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct ReadBatch {
+    pub records: Vec<Record>,
+    /// The offset to read next.
+    pub next_offset: u64,
+}
+
+struct Segment<F> {
+    first_offset: u64,
+    path: PathBuf,
+    index_path: PathBuf,
+    file: Rc<F>,
+    /// The index file, kept open while the segment is active.
+    index_file: Option<Rc<F>>,
+    /// Sparse points: always one for the first frame, then one at least every
+    /// `INDEX_INTERVAL_BYTES`.
+    points: Vec<IndexEntry>,
+    /// Points already written to the index file.
+    points_persisted: usize,
+    /// The offset after the last written frame.
+    next_offset: u64,
+    /// The position after the last written frame.
+    end_position: u64,
+    last_arrival_ms: i64,
+    allocated: u64,
+}
+
+impl<F> Segment<F> {
+    fn is_empty(&self) -> bool {
+        self.next_offset == self.first_offset
+    }
+}
+
+struct Inner<F> {
+    segments: Vec<Segment<F>>,
+    /// The next offset to assign (pending records included).
+    next_offset: u64,
+    /// Records below this offset are written (and synced, under `Always`): acknowledged and
+    /// visible to readers.
+    visible_next: u64,
+    last_arrival_ms: i64,
+    /// Encoded frames waiting for the flush leader.
+    pending: Vec<u8>,
+    flushing: bool,
+    /// Bumped when a failed flush discards pending records; their appends fail.
+    generation: u64,
+    last_error: Option<Error>,
+    /// Bytes of the active segment past `end_position` up to here may hold garbage from a
+    /// failed write; the next write zeroes them.
+    dirty_until: u64,
+    /// Set when `seal` starts: appends are rejected from then on.
+    sealing: bool,
+    /// The exclusive ending offset once sealed.
+    sealed: Option<u64>,
+    /// Written but not yet synced (Interval / Never).
+    unsynced: bool,
+    /// Set when the log was closed or deleted; everything is rejected.
+    closed: bool,
+}
+
+/// One shard's append-only log.
+pub struct ShardLog<S: Storage> {
+    storage: S,
+    clock: Rc<dyn Clock>,
+    dir: PathBuf,
+    identity: ShardIdentity,
+    config: LogConfig,
+    inner: RefCell<Inner<S::File>>,
+    /// Woken after every flush attempt (group-commit waiters, backpressure).
+    flushed: Notify,
+    /// Woken when records become visible, or the log is sealed or closed (subscribers).
+    appended: Notify,
+}
+
+const SEAL_FILE: &str = "sealed";
+const SEAL_MAGIC: &[u8; 8] = b"SPATESEA";
+
+fn corruption(path: &Path, position: u64, detail: impl Into<String>) -> Error {
+    Error::Corruption { path: path.display().to_string(), position, detail: detail.into() }
+}
+
+impl<S: Storage> ShardLog<S> {
+    /// Opens (recovering if needed) or creates the log in `dir`.
+    pub async fn open(
+        storage: S,
+        clock: Rc<dyn Clock>,
+        dir: PathBuf,
+        identity: ShardIdentity,
+        config: LogConfig,
+    ) -> Result<ShardLog<S>> {
+        assert!((SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&config.segment_bytes));
+        storage.create_dir_all(&dir).await?;
+        let sealed = read_seal_file(&storage, &dir).await?;
+        let mut first_offsets: Vec<u64> = storage
+            .list_dir(&dir)?
+            .iter()
+            .filter_map(|name| segment::parse_segment_file_name(name))
+            .collect();
+        first_offsets.sort_unstable();
+
+        // A crash while rolling can leave a last segment whose header never became durable. Its
+        // header is synced before any frame is written, so it holds no acknowledged record.
+        let mut removed_any = false;
+        while let Some(&first_offset) = first_offsets.last() {
+            let path = dir.join(segment::segment_file_name(first_offset));
+            let file = storage.open(&path).await?;
+            let head = file.read(0, (SEGMENT_HEADER_BYTES as u64).min(file.len()) as usize)?;
+            let never_written = head.len() < SEGMENT_HEADER_BYTES || head.iter().all(|&b| b == 0);
+            if !never_written || SegmentHeader::decode(&head).is_ok() {
+                break;
+            }
+            drop(file);
+            storage.remove(&path).await?;
+            let index_path = dir.join(segment::index_file_name(first_offset));
+            if storage.exists(&index_path) {
+                storage.remove(&index_path).await?;
+            }
+            removed_any = true;
+            first_offsets.pop();
+        }
+        let mut segments: Vec<Segment<S::File>> = Vec::new();
+        for (i, &first_offset) in first_offsets.iter().enumerate() {
+            let is_last = i + 1 == first_offsets.len();
+            let path = dir.join(segment::segment_file_name(first_offset));
+            let index_path = dir.join(segment::index_file_name(first_offset));
+            let file = Rc::new(storage.open(&path).await?);
+            let header_bytes =
+                file.read(0, (SEGMENT_HEADER_BYTES as u64).min(file.len()) as usize)?;
+            let header = match SegmentHeader::decode(&header_bytes) {
+                Ok(header) => header,
+                Err(detail) => {
+                    return Err(corruption(&path, 0, detail));
+                }
+            };
+            if header.first_offset != first_offset
+                || header.incarnation != identity.incarnation
+                || header.shard_index != identity.shard_index
+            {
+                return Err(corruption(&path, 0, "segment header names another shard or offset"));
+            }
+            let segment = if is_last {
+                recover_tail(&storage, file, path, index_path, first_offset).await?
+            } else {
+                let next_first = first_offsets[i + 1];
+                load_sealed_segment(&storage, file, path, index_path, first_offset, next_first)
+                    .await?
+            };
+            segments.push(segment);
+        }
+        if removed_any {
+            storage.sync_dir(&dir).await?;
+        }
+        // A crash during retention can remove a middle segment before an older one; everything
+        // before the last gap was being trimmed, so finish the trim.
+        if let Some(gap) = (1..segments.len())
+            .rev()
+            .find(|&i| segments[i - 1].next_offset != segments[i].first_offset)
+        {
+            for segment in segments.drain(..gap) {
+                storage.remove(&segment.path).await?;
+                if storage.exists(&segment.index_path) {
+                    storage.remove(&segment.index_path).await?;
+                }
+            }
+            storage.sync_dir(&dir).await?;
+        }
+
+        let next_offset = segments.last().map_or(0, |s| s.next_offset);
+        let last_arrival_ms = segments.iter().map(|s| s.last_arrival_ms).max().unwrap_or(i64::MIN);
+        let inner = Inner {
+            segments,
+            next_offset,
+            visible_next: next_offset,
+            last_arrival_ms,
+            pending: Vec::new(),
+            flushing: false,
+            generation: 0,
+            last_error: None,
+            dirty_until: 0,
+            sealing: sealed.is_some(),
+            sealed,
+            unsynced: false,
+            closed: false,
+        };
+        if let Some(end) = sealed {
+            if end > next_offset {
+                return Err(corruption(&dir.join(SEAL_FILE), 0, "seal is past the end of the log"));
+            }
+        }
+        Ok(ShardLog {
+            storage,
+            clock,
+            dir,
+            identity,
+            config,
+            inner: RefCell::new(inner),
+            flushed: Notify::default(),
+            appended: Notify::default(),
+        })
+    }
+
+    pub fn identity(&self) -> ShardIdentity {
+        self.identity
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The offset the next acknowledged record will get; records below it are readable
+    /// (from the trim horizon on).
+    pub fn next_offset(&self) -> u64 {
+        self.inner.borrow().visible_next
+    }
+
+    /// The oldest readable offset.
+    pub fn trim_horizon(&self) -> u64 {
+        let inner = self.inner.borrow();
+        inner.segments.first().map_or(inner.visible_next, |s| s.first_offset)
+    }
+
+    /// The exclusive ending offset, once sealed.
+    pub fn sealed(&self) -> Option<u64> {
+        self.inner.borrow().sealed
+    }
+
+    /// Arrival time of the newest visible record.
+    pub fn last_arrival_ms(&self) -> Option<i64> {
+        let inner = self.inner.borrow();
+        inner.segments.iter().rev().find(|s| !s.is_empty()).map(|s| s.last_arrival_ms)
+    }
+
+    /// Bytes on disk (logical, excluding preallocation).
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.borrow().segments.iter().map(|s| s.end_position).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.inner.borrow().segments.len()
+    }
+
+    /// Appends records as one batch with consecutive offsets and one arrival time. Completes
+    /// once the batch is acknowledged under the configured durability.
+    pub async fn append(&self, records: &[NewRecord]) -> Result<AppendResult> {
+        if records.is_empty() {
+            return Err(Error::InvalidArgument("empty append".into()));
+        }
+        let mut batch_bytes = 0usize;
+        for r in records {
+            if r.data.len() > RECORD_DATA_BYTES_MAX {
+                return Err(Error::LimitExceeded(format!(
+                    "record data of {} bytes exceeds {RECORD_DATA_BYTES_MAX}",
+                    r.data.len()
+                )));
+            }
+            if r.partition_key.is_empty() || r.partition_key.len() > PARTITION_KEY_BYTES_MAX {
+                return Err(Error::LimitExceeded(format!(
+                    "partition key of {} bytes is outside 1..={PARTITION_KEY_BYTES_MAX}",
+                    r.partition_key.len()
+                )));
+            }
+            batch_bytes += r.frame_len();
+        }
+        if batch_bytes > PENDING_BYTES_MAX {
+            return Err(Error::LimitExceeded(format!("batch of {batch_bytes} bytes is too large")));
+        }
+        // Backpressure: bound the bytes waiting for the disk.
+        loop {
+            let inner = self.inner.borrow();
+            if inner.closed {
+                return Err(Error::Io(std::io::Error::other("shard log is closed")));
+            }
+            if inner.sealing {
+                return Err(Error::Sealed {
+                    ending_offset: inner.sealed.unwrap_or(inner.next_offset),
+                });
+            }
+            if inner.pending.len() + batch_bytes <= PENDING_BYTES_MAX {
+                break;
+            }
+            let wait = self.flushed.wait();
+            drop(inner);
+            wait.await;
+        }
+        let (target, generation, first_offset, arrival_ms) = {
+            let mut inner = self.inner.borrow_mut();
+            let arrival_ms = self.clock.now_ms().max(inner.last_arrival_ms);
+            inner.last_arrival_ms = arrival_ms;
+            let first_offset = inner.next_offset;
+            for (i, r) in records.iter().enumerate() {
+                record::encode_frame(
+                    &mut inner.pending,
+                    first_offset + i as u64,
+                    arrival_ms,
+                    &r.partition_key,
+                    &r.data,
+                );
+            }
+            inner.next_offset += records.len() as u64;
+            (inner.next_offset, inner.generation, first_offset, arrival_ms)
+        };
+        self.flush_to(target, generation).await?;
+        Ok(AppendResult { first_offset, count: records.len(), arrival_ms })
+    }
+
+    /// Waits until every offset below `target` is acknowledged, leading flushes as needed.
+    async fn flush_to(&self, target: u64, generation: u64) -> Result<()> {
+        loop {
+            {
+                let mut inner = self.inner.borrow_mut();
+                if inner.generation != generation {
+                    return Err(inner
+                        .last_error
+                        .as_ref()
+                        .map(Error::duplicate)
+                        .unwrap_or_else(|| Error::Io(std::io::Error::other("append discarded"))));
+                }
+                if inner.visible_next >= target {
+                    return Ok(());
+                }
+                if inner.flushing {
+                    let wait = self.flushed.wait();
+                    drop(inner);
+                    wait.await;
+                    continue;
+                }
+                inner.flushing = true;
+            }
+            let result = self.flush_once().await;
+            {
+                let mut inner = self.inner.borrow_mut();
+                inner.flushing = false;
+                if let Err(error) = result {
+                    // Discard everything pending: offsets restart at the last acknowledged one.
+                    inner.generation += 1;
+                    inner.pending.clear();
+                    inner.next_offset = inner.visible_next;
+                    inner.last_error = Some(error);
+                }
+            }
+            self.flushed.notify_all();
+        }
+    }
+
+    /// The flush leader's work: roll if needed, then write (and sync) one chunk of pending
+    /// frames into the active segment.
+    async fn flush_once(&self) -> Result<()> {
+        let needs_roll = {
+            let inner = self.inner.borrow();
+            let first_frame_len = frame_len_at(&inner.pending, 0) as u64;
+            match inner.segments.last() {
+                None => true,
+                Some(active) => {
+                    !active.is_empty()
+                        && active.end_position + first_frame_len > self.config.segment_bytes
+                }
+            }
+        };
+        if needs_roll {
+            self.roll().await?;
+        }
+        let (file, position, mut chunk, allocated, dirty_until) = {
+            let inner = self.inner.borrow();
+            let active = inner.segments.last().expect("rolled above");
+            let room = self.config.segment_bytes.saturating_sub(active.end_position) as usize;
+            let mut take = 0usize;
+            while take < inner.pending.len() {
+                let len = frame_len_at(&inner.pending, take);
+                if take > 0 && (take + len > room || take + len > FLUSH_BYTES_MAX) {
+                    break;
+                }
+                take += len;
+            }
+            (
+                active.file.clone(),
+                active.end_position,
+                inner.pending[..take].to_vec(),
+                active.allocated,
+                inner.dirty_until,
+            )
+        };
+        let chunk_len = chunk.len() as u64;
+        let end = position + chunk_len;
+        if end > allocated {
+            let mut new_len = allocated.max(SEGMENT_HEADER_BYTES as u64);
+            while new_len < end {
+                let step =
+                    (new_len / 2).clamp(SEGMENT_ALLOCATE_STEP_MIN, SEGMENT_ALLOCATE_STEP_MAX);
+                new_len += step;
+            }
+            let new_len = new_len.min(self.config.segment_bytes.max(end));
+            file.allocate(new_len).await?;
+            self.inner.borrow_mut().segments.last_mut().expect("active").allocated = new_len;
+        }
+        if dirty_until > end {
+            // Zero what a failed write may have left behind, so no stale frame can follow ours.
+            chunk.resize((dirty_until - position) as usize, 0);
+        }
+        // If this write fails, the bytes up to here may hold garbage.
+        self.inner.borrow_mut().dirty_until = dirty_until.max(end);
+        file.write_at(position, chunk).await?;
+        match self.config.durability {
+            Durability::Always => file.sync().await?,
+            Durability::Interval { .. } | Durability::Never => {
+                self.inner.borrow_mut().unsynced = true;
+            }
+        }
+        let new_points = {
+            let mut inner = self.inner.borrow_mut();
+            let inner = &mut *inner;
+            let taken: Vec<u8> = inner.pending.drain(..chunk_len as usize).collect();
+            let active = inner.segments.last_mut().expect("active");
+            let mut at = 0usize;
+            while at < taken.len() {
+                let len = frame_len_at(&taken, at);
+                let (offset, arrival_ms) = record::frame_offset_and_time(&taken[at..]);
+                debug_assert_eq!(offset, active.next_offset);
+                let frame_position = position + at as u64;
+                let due = match active.points.last() {
+                    None => true,
+                    Some(p) => frame_position - p.position >= INDEX_INTERVAL_BYTES,
+                };
+                if due {
+                    active.points.push(IndexEntry {
+                        offset,
+                        position: frame_position,
+                        arrival_ms,
+                        kind: EntryKind::Point,
+                    });
+                }
+                active.next_offset = offset + 1;
+                active.last_arrival_ms = arrival_ms;
+                at += len;
+            }
+            active.end_position = end;
+            let from = active.points_persisted;
+            let mut bytes = Vec::new();
+            for p in &active.points[from..] {
+                p.encode(&mut bytes);
+            }
+            let new_points = (
+                active.index_path.clone(),
+                active.index_file.clone(),
+                from,
+                active.points.len(),
+                bytes,
+            );
+            inner.visible_next = active.next_offset;
+            inner.dirty_until = 0;
+            new_points
+        };
+        self.appended.notify_all();
+        // The index is a hint that recovery validates; it is synced when the segment rolls.
+        let (index_path, index_file, from, to, bytes) = new_points;
+        if !bytes.is_empty() {
+            let index_file = match index_file {
+                Some(file) => Some(file),
+                None => self.storage.open(&index_path).await.ok().map(Rc::new),
+            };
+            if let Some(index) = index_file {
+                let at = (INDEX_HEADER_BYTES + from * INDEX_ENTRY_BYTES) as u64;
+                let written = index.write_at(at, bytes).await.is_ok();
+                let mut inner = self.inner.borrow_mut();
+                if let Some(active) = inner.segments.last_mut() {
+                    if active.index_path == index_path {
+                        if written {
+                            active.points_persisted = to;
+                        }
+                        active.index_file = Some(index);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (sync, index seal entry) and starts a new one whose first
+    /// offset is the next offset. Only the flush leader (or `seal`/retention holding the leader
+    /// role) calls this.
+    async fn roll(&self) -> Result<()> {
+        let (first_offset, previous) = {
+            let inner = self.inner.borrow();
+            let previous = inner.segments.last().map(|s| {
+                (
+                    s.file.clone(),
+                    s.index_path.clone(),
+                    s.points.clone(),
+                    s.end_position,
+                    s.next_offset,
+                    s.last_arrival_ms,
+                )
+            });
+            (inner.visible_next, previous)
+        };
+        if let Some((file, index_path, points, end_position, next_offset, last_arrival_ms)) =
+            previous
+        {
+            file.sync().await?;
+            let mut bytes = encode_index_header_vec(first_offset_of(&index_path));
+            for p in &points {
+                p.encode(&mut bytes);
+            }
+            IndexEntry {
+                offset: next_offset,
+                position: end_position,
+                arrival_ms: last_arrival_ms,
+                kind: EntryKind::Seal,
+            }
+            .encode(&mut bytes);
+            write_file_synced(&self.storage, &index_path, bytes).await?;
+        }
+        let path = self.dir.join(segment::segment_file_name(first_offset));
+        let index_path = self.dir.join(segment::index_file_name(first_offset));
+        let created = self.create_segment(&path, &index_path, first_offset).await;
+        let (file, index, allocated) = match created {
+            Ok(created) => created,
+            Err(error) => {
+                let _ = self.storage.remove(&path).await;
+                return Err(error);
+            }
+        };
+        let mut inner = self.inner.borrow_mut();
+        inner.unsynced = false;
+        inner.dirty_until = 0;
+        inner.segments.push(Segment {
+            first_offset,
+            path,
+            index_path,
+            file: Rc::new(file),
+            index_file: Some(Rc::new(index)),
+            points: Vec::new(),
+            points_persisted: 0,
+            next_offset: first_offset,
+            end_position: SEGMENT_HEADER_BYTES as u64,
+            last_arrival_ms: i64::MIN,
+            allocated,
+        });
+        Ok(())
+    }
+
+    async fn create_segment(
+        &self,
+        path: &Path,
+        index_path: &Path,
+        first_offset: u64,
+    ) -> Result<(S::File, S::File, u64)> {
+        let file = self.storage.create(path).await?;
+        let allocated = SEGMENT_ALLOCATE_STEP_MIN.min(self.config.segment_bytes);
+        file.allocate(allocated).await?;
+        let header = SegmentHeader {
+            incarnation: self.identity.incarnation,
+            shard_index: self.identity.shard_index,
+            first_offset,
+            created_ms: self.clock.now_ms(),
+        };
+        file.write_at(0, header.encode().to_vec()).await?;
+        file.sync().await?;
+        let index = self.storage.create(index_path).await?;
+        index.write_at(0, encode_index_header_vec(first_offset)).await?;
+        self.storage.sync_dir(&self.dir).await?;
+        Ok((file, index, allocated))
+    }
+
+    /// Takes the flush leader role (waiting for a running flush), for maintenance work.
+    async fn lead(&self) {
+        loop {
+            let wait = {
+                let mut inner = self.inner.borrow_mut();
+                if !inner.flushing {
+                    inner.flushing = true;
+                    return;
+                }
+                self.flushed.wait()
+            };
+            wait.await;
+        }
+    }
+
+    fn unlead(&self) {
+        self.inner.borrow_mut().flushing = false;
+        self.flushed.notify_all();
+    }
+
+    /// Syncs written data (for `Durability::Interval`, called by a timer; and on shutdown).
+    pub async fn sync(&self) -> Result<()> {
+        let file = {
+            let mut inner = self.inner.borrow_mut();
+            if !inner.unsynced {
+                return Ok(());
+            }
+            inner.unsynced = false;
+            inner.segments.last().map(|s| s.file.clone())
+        };
+        if let Some(file) = file {
+            if let Err(error) = file.sync().await {
+                self.inner.borrow_mut().unsynced = true;
+                return Err(error.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the log: waits for pending appends, rejects new ones, and records the exclusive
+    /// ending offset durably. Idempotent.
+    pub async fn seal(&self) -> Result<u64> {
+        if let Some(end) = self.sealed() {
+            return Ok(end);
+        }
+        let (target, generation) = {
+            let mut inner = self.inner.borrow_mut();
+            inner.sealing = true;
+            (inner.next_offset, inner.generation)
+        };
+        // Pending appends either land or fail; both are fine for a seal.
+        let _ = self.flush_to(target, generation).await;
+        self.lead().await;
+        let result = async {
+            let end = self.inner.borrow().visible_next;
+            let file = self.inner.borrow().segments.last().map(|s| s.file.clone());
+            if let Some(file) = file {
+                file.sync().await?;
+            }
+            let mut bytes = SEAL_MAGIC.to_vec();
+            bytes.extend_from_slice(&end.to_le_bytes());
+            let crc = crc32fast::hash(&bytes);
+            bytes.extend_from_slice(&crc.to_le_bytes());
+            write_file_atomic(&self.storage, &self.dir, SEAL_FILE, bytes).await?;
+            Ok::<u64, Error>(end)
+        }
+        .await;
+        self.unlead();
+        let end = result?;
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.sealed = Some(end);
+            inner.unsynced = false;
+        }
+        self.appended.notify_all();
+        Ok(end)
+    }
+
+    /// Deletes whole segments whose newest record is older than `retention_ms`. Returns how
+    /// many were removed. The newest segment is never removed (it records the next offset);
+    /// if it is expired and the log is open, it is rolled first so it can go next time.
+    pub async fn enforce_retention(&self, retention_ms: i64) -> Result<usize> {
+        let cutoff = self.clock.now_ms().saturating_sub(retention_ms);
+        self.lead().await;
+        let result = self.enforce_retention_led(cutoff).await;
+        self.unlead();
+        result
+    }
+
+    async fn enforce_retention_led(&self, cutoff: i64) -> Result<usize> {
+        let roll_active = {
+            let inner = self.inner.borrow();
+            let active_expired =
+                inner.segments.last().is_some_and(|s| !s.is_empty() && s.last_arrival_ms < cutoff);
+            active_expired && !inner.sealing && inner.pending.is_empty() && !inner.closed
+        };
+        if roll_active {
+            self.roll().await?;
+        }
+        let doomed: Vec<Segment<S::File>> = {
+            let mut inner = self.inner.borrow_mut();
+            let keep_from = inner
+                .segments
+                .iter()
+                .position(|s| s.is_empty() || s.last_arrival_ms >= cutoff)
+                .unwrap_or(inner.segments.len())
+                .min(inner.segments.len().saturating_sub(1));
+            inner.segments.drain(..keep_from).collect()
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        // Oldest first: a crash part way leaves a gap-free suffix (see `open`).
+        for segment in &doomed {
+            self.storage.remove(&segment.path).await?;
+            if self.storage.exists(&segment.index_path) {
+                self.storage.remove(&segment.index_path).await?;
+            }
+        }
+        self.storage.sync_dir(&self.dir).await?;
+        Ok(doomed.len())
+    }
+
+    /// Flushes and syncs everything, then rejects further appends.
+    pub async fn close(&self) -> Result<()> {
+        let (target, generation) = {
+            let inner = self.inner.borrow();
+            (inner.next_offset, inner.generation)
+        };
+        let _ = self.flush_to(target, generation).await;
+        self.lead().await;
+        self.inner.borrow_mut().unsynced = true;
+        let result = self.sync().await;
+        self.inner.borrow_mut().closed = true;
+        self.unlead();
+        self.appended.notify_all();
+        result
+    }
+
+    /// Completes once a record at `offset` is readable, or the log is sealed or closed.
+    pub async fn wait_for(&self, offset: u64) {
+        loop {
+            let wait = {
+                let inner = self.inner.borrow();
+                if inner.visible_next > offset || inner.sealed.is_some() || inner.closed {
+                    return;
+                }
+                self.appended.wait()
+            };
+            wait.await;
+        }
+    }
+
+    /// Reads up to `max_records` records and about `max_bytes` of keys and data (at least one
+    /// record) starting at `from` (or the trim horizon, if later). Records are zero-copy views.
+    pub fn read(&self, from: u64, max_records: usize, max_bytes: usize) -> Result<ReadBatch> {
+        let inner = self.inner.borrow();
+        let trim_horizon = inner.segments.first().map_or(inner.visible_next, |s| s.first_offset);
+        let mut offset = from.max(trim_horizon);
+        let end = inner.visible_next;
+        let mut batch = ReadBatch { records: Vec::new(), next_offset: offset };
+        if offset >= end || max_records == 0 {
+            return Ok(batch);
+        }
+        let mut index = inner.segments.partition_point(|s| s.first_offset <= offset) - 1;
+        let mut bytes = 0usize;
+        'segments: while offset < end && index < inner.segments.len() {
+            let segment = &inner.segments[index];
+            if offset >= segment.next_offset {
+                index += 1;
+                continue;
+            }
+            let start = match locate(segment, offset) {
+                Ok(position) => position,
+                Err(error) if batch.records.is_empty() => return Err(error),
+                Err(_) => break,
+            };
+            let view = segment.file.read(start, (segment.end_position - start) as usize)?;
+            let mut at = 0usize;
+            while offset < segment.next_offset && offset < end {
+                match record::check_frame(&view[at..]) {
+                    Frame::Valid { len, offset: found, arrival_ms, key_len, data_len }
+                        if found == offset =>
+                    {
+                        if batch.records.len() >= max_records
+                            || (!batch.records.is_empty() && bytes + key_len + data_len > max_bytes)
+                        {
+                            break 'segments;
+                        }
+                        let frame = view.slice(at..at + len);
+                        batch.records.push(record::record_from_frame(
+                            &frame, found, arrival_ms, key_len, data_len,
+                        ));
+                        bytes += key_len + data_len;
+                        offset += 1;
+                        batch.next_offset = offset;
+                        at += len;
+                    }
+                    other => {
+                        if !batch.records.is_empty() {
+                            break 'segments;
+                        }
+                        let detail = match other {
+                            Frame::Invalid(detail) => detail.to_string(),
+                            Frame::End => "log ends early".to_string(),
+                            Frame::Valid { offset: found, .. } => {
+                                format!("expected offset {offset}, found {found}")
+                            }
+                        };
+                        return Err(corruption(&segment.path, start + at as u64, detail));
+                    }
+                }
+            }
+            index += 1;
+        }
+        Ok(batch)
+    }
+
+    /// The first readable offset whose arrival time is at or after `timestamp_ms`, or the next
+    /// offset if there is none.
+    pub fn offset_at_timestamp(&self, timestamp_ms: i64) -> Result<u64> {
+        let inner = self.inner.borrow();
+        let end = inner.visible_next;
+        let segments: Vec<&Segment<S::File>> =
+            inner.segments.iter().filter(|s| !s.is_empty()).collect();
+        let index = segments.partition_point(|s| s.last_arrival_ms < timestamp_ms);
+        let Some(segment) = segments.get(index) else {
+            return Ok(end);
+        };
+        let point = segment.points.partition_point(|p| p.arrival_ms < timestamp_ms);
+        let from = segment.points[point.saturating_sub(1)];
+        let view =
+            segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
+        let mut at = 0usize;
+        let mut offset = from.offset;
+        while offset < segment.next_offset {
+            let (len, found, arrival_ms) = frame_header(&view[at..]).ok_or_else(|| {
+                corruption(&segment.path, from.position + at as u64, "bad frame header")
+            })?;
+            if found != offset {
+                return Err(corruption(
+                    &segment.path,
+                    from.position + at as u64,
+                    "offset out of order",
+                ));
+            }
+            if arrival_ms >= timestamp_ms {
+                return Ok(offset);
+            }
+            offset += 1;
+            at += len;
+        }
+        Ok(segment.next_offset)
+    }
+}
+
+/// Finds the position of the frame holding `offset` in `segment`: binary search over the
+/// sparse points, then a bounded scan of frame headers (at most `INDEX_INTERVAL_BYTES` plus
+/// one frame).
+fn locate<F: StorageFile>(segment: &Segment<F>, offset: u64) -> Result<u64> {
+    let point = segment.points.partition_point(|p| p.offset <= offset);
+    let from = if point == 0 {
+        IndexEntry {
+            offset: segment.first_offset,
+            position: SEGMENT_HEADER_BYTES as u64,
+            arrival_ms: 0,
+            kind: EntryKind::Point,
+        }
+    } else {
+        segment.points[point - 1]
+    };
+    let view = segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
+    let mut at = 0usize;
+    let mut current = from.offset;
+    loop {
+        let (len, found, _) = frame_header(&view[at..]).ok_or_else(|| {
+            corruption(&segment.path, from.position + at as u64, "bad frame header")
+        })?;
+        if found != current {
+            return Err(corruption(
+                &segment.path,
+                from.position + at as u64,
+                "offset out of order",
+            ));
+        }
+        if found == offset {
+            return Ok(from.position + at as u64);
+        }
+        current += 1;
+        at += len;
+    }
+}
+
+/// Length, offset and arrival time of the frame at the start of `bytes`, checking bounds only
+/// (the checksum is verified when a record is served).
+fn frame_header(bytes: &[u8]) -> Option<(usize, u64, i64)> {
+    if bytes.len() < FRAME_HEADER_BYTES {
+        return None;
+    }
+    let len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    if !(FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) || len > bytes.len() {
+        return None;
+    }
+    let (offset, arrival_ms) = record::frame_offset_and_time(bytes);
+    Some((len, offset, arrival_ms))
+}
+
+/// Length of the (self-encoded, trusted) frame at `at` in a pending buffer.
+fn frame_len_at(buffer: &[u8], at: usize) -> usize {
+    if at + 4 > buffer.len() {
+        return 0;
+    }
+    u32::from_le_bytes(buffer[at..at + 4].try_into().unwrap()) as usize
+}
+
+fn encode_index_header_vec(first_offset: u64) -> Vec<u8> {
+    encode_index_header(first_offset).to_vec()
+}
+
+fn first_offset_of(index_path: &Path) -> u64 {
+    index_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".idx"))
+        .and_then(|n| n.parse().ok())
+        .expect("index paths are built by segment::index_file_name")
+}
+
+async fn write_file_synced<S: Storage>(storage: &S, path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let file = storage.create(path).await?;
+    file.write_at(0, bytes).await?;
+    file.sync().await?;
+    Ok(())
+}
+
+/// Writes a small file atomically and durably: temp file, sync, rename, sync the directory.
+pub async fn write_file_atomic<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_file_synced(storage, &tmp, bytes).await?;
+    storage.rename(&tmp, &dir.join(name)).await?;
+    storage.sync_dir(dir).await?;
+    Ok(())
+}
+
+/// Reads a whole small file, or `None` if it does not exist.
+pub async fn read_file<S: Storage>(storage: &S, path: &Path) -> Result<Option<Bytes>> {
+    if !storage.exists(path) {
+        return Ok(None);
+    }
+    let file = storage.open(path).await?;
+    Ok(Some(file.read(0, file.len() as usize)?))
+}
+
+async fn read_seal_file<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(SEAL_FILE);
+    let Some(bytes) = read_file(storage, &path).await? else {
+        return Ok(None);
+    };
+    if bytes.len() != 20 || &bytes[..8] != SEAL_MAGIC {
+        return Err(corruption(&path, 0, "bad seal file"));
+    }
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+    if crc32fast::hash(&bytes[..16]) != crc {
+        return Err(corruption(&path, 0, "seal file checksum mismatch"));
+    }
+    Ok(Some(u64::from_le_bytes(bytes[8..16].try_into().unwrap())))
+}
+
+/// Scans frames from (`position`, `offset`) while they are valid and consecutive. Adds points
+/// to `points`. Returns (end position, next offset, last arrival time).
+fn scan<F: StorageFile>(
+    file: &F,
+    mut position: u64,
+    mut offset: u64,
+    points: &mut Vec<IndexEntry>,
+    mut last_arrival_ms: i64,
+) -> Result<(u64, u64, i64)> {
+    let len = file.len();
+    if position >= len {
+        return Ok((position, offset, last_arrival_ms));
+    }
+    let view = file.read(position, (len - position) as usize)?;
+    let base = position;
+    loop {
+        let at = (position - base) as usize;
+        match record::check_frame(&view[at..]) {
+            Frame::Valid { len, offset: found, arrival_ms, .. } if found == offset => {
+                let due = match points.last() {
+                    None => true,
+                    Some(p) => position - p.position >= INDEX_INTERVAL_BYTES,
+                };
+                if due {
+                    points.push(IndexEntry {
+                        offset,
+                        position,
+                        arrival_ms,
+                        kind: EntryKind::Point,
+                    });
+                }
+                last_arrival_ms = arrival_ms;
+                offset += 1;
+                position += len as u64;
+            }
+            _ => return Ok((position, offset, last_arrival_ms)),
+        }
+    }
+}
+
+/// Loads a rolled (non-last) segment from its sealed index, or rebuilds the index by scanning.
+async fn load_sealed_segment<S: Storage>(
+    storage: &S,
+    file: Rc<S::File>,
+    path: PathBuf,
+    index_path: PathBuf,
+    first_offset: u64,
+    next_first_offset: u64,
+) -> Result<Segment<S::File>> {
+    let loaded = read_file(storage, &index_path).await?.and_then(|bytes| decode_index(&bytes));
+    if let Some((index_first, entries)) = loaded {
+        let seal = entries.last().filter(|e| e.kind == EntryKind::Seal).copied();
+        let points: Vec<IndexEntry> =
+            entries.iter().filter(|e| e.kind == EntryKind::Point).copied().collect();
+        if let Some(seal) = seal {
+            let plausible = index_first == first_offset
+                && seal.offset == next_first_offset
+                && seal.position <= file.len()
+                && points.first().is_none_or(|p| p.offset == first_offset)
+                && points
+                    .windows(2)
+                    .all(|w| w[0].offset < w[1].offset && w[0].position < w[1].position);
+            if plausible && (!points.is_empty() || seal.offset == first_offset) {
+                return Ok(Segment {
+                    first_offset,
+                    path,
+                    index_path,
+                    file,
+                    index_file: None,
+                    points_persisted: points.len(),
+                    points,
+                    next_offset: seal.offset,
+                    end_position: seal.position,
+                    last_arrival_ms: seal.arrival_ms,
+                    allocated: u64::MAX,
+                });
+            }
+        }
+    }
+    // Missing or damaged index: rebuild it from the segment.
+    let mut points = Vec::new();
+    let (end_position, next_offset, last_arrival_ms) =
+        scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN)?;
+    let mut bytes = encode_index_header_vec(first_offset);
+    for p in &points {
+        p.encode(&mut bytes);
+    }
+    IndexEntry {
+        offset: next_offset,
+        position: end_position,
+        arrival_ms: last_arrival_ms,
+        kind: EntryKind::Seal,
+    }
+    .encode(&mut bytes);
+    write_file_synced(storage, &index_path, bytes).await?;
+    // If the scan stopped early (damage inside the segment), keep the offsets the next segment
+    // implies: reads that reach the damage report it instead of skipping records silently.
+    let (end_position, next_offset) = if next_offset < next_first_offset {
+        (file.len(), next_first_offset)
+    } else {
+        (end_position, next_offset)
+    };
+    Ok(Segment {
+        first_offset,
+        path,
+        index_path,
+        file,
+        index_file: None,
+        points_persisted: points.len(),
+        points,
+        next_offset,
+        end_position,
+        last_arrival_ms,
+        allocated: u64::MAX,
+    })
+}
+
+/// Recovers the last segment: start from the last index point that checks out, scan the tail,
+/// cut off whatever follows the last valid frame, and rewrite the index.
+async fn recover_tail<S: Storage>(
+    storage: &S,
+    file: Rc<S::File>,
+    path: PathBuf,
+    index_path: PathBuf,
+    first_offset: u64,
+) -> Result<Segment<S::File>> {
+    let entries = read_file(storage, &index_path)
+        .await?
+        .and_then(|bytes| decode_index(&bytes))
+        .filter(|(index_first, _)| *index_first == first_offset)
+        .map(|(_, entries)| entries)
+        .unwrap_or_default();
+    let len = file.len();
+    // Points must be increasing; keep the longest such prefix.
+    let mut points: Vec<IndexEntry> = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == EntryKind::Point) {
+        let ordered = points.last().is_none_or(|p| p.offset < e.offset && p.position < e.position);
+        let first_ok = !points.is_empty()
+            || (e.offset == first_offset && e.position == SEGMENT_HEADER_BYTES as u64);
+        if !ordered || !first_ok || e.position >= len {
+            break;
+        }
+        points.push(*e);
+    }
+    // The newest point whose frame checks out is where the scan starts.
+    let mut start = (SEGMENT_HEADER_BYTES as u64, first_offset, i64::MIN);
+    while let Some(p) = points.last().copied() {
+        let view = file.read(p.position, (len - p.position) as usize)?;
+        match record::check_frame(&view) {
+            Frame::Valid { offset, arrival_ms, .. }
+                if offset == p.offset && arrival_ms == p.arrival_ms =>
+            {
+                points.pop();
+                start = (p.position, p.offset, i64::MIN);
+                break;
+            }
+            _ => {
+                points.pop();
+            }
+        }
+    }
+    let (end_position, next_offset, last_arrival_ms) =
+        scan(&*file, start.0, start.1, &mut points, start.2)?;
+    // Cut stale or torn bytes after the last valid frame, keeping the preallocation.
+    if len > end_position {
+        file.truncate(end_position).await?;
+        file.allocate(len).await?;
+    }
+    let mut bytes = encode_index_header_vec(first_offset);
+    for p in &points {
+        p.encode(&mut bytes);
+    }
+    let index = storage.create(&index_path).await?;
+    index.write_at(0, bytes).await?;
+    Ok(Segment {
+        first_offset,
+        path,
+        index_path,
+        file,
+        index_file: Some(Rc::new(index)),
+        points_persisted: points.len(),
+        points,
+        next_offset,
+        end_position,
+        last_arrival_ms,
+        allocated: len.max(end_position),
+    })
+}

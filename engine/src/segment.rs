@@ -1,0 +1,193 @@
+//! Segment and index file formats: headers and sparse index entries. Fixed little-endian.
+//!
+//! Segment file `<first_offset:020>.log`:
+//! ```text
+//!  0        8        12       16            24       28       32            40           60    64
+//!  +--------+--------+--------+-------------+--------+--------+-------------+---- ... ---+-----+
+//!  | magic  | version| header | incarnation | shard  | (zero) | first_offset| created_ms | crc |
+//!  |SPATELOG| (u32=1)| len=64 | (u64)       | (u32)  |        | (u64)       | (i64), 0.. | u32 |
+//!  +--------+--------+--------+-------------+--------+--------+-------------+---- ... ---+-----+
+//!  then frames (see record.rs), then zeros (preallocated space).
+//! ```
+//! Index file `<first_offset:020>.idx`: a 32-byte header, then 32-byte entries.
+//! ```text
+//!  header: magic "SPATEIDX" | version u32 | zero u32 | first_offset u64 | zero u32 | crc32 u32
+//!  entry:  offset u64 | position u64 | arrival_ms i64 | kind u32 | crc32 u32 (over bytes 0..28)
+//!          kind 1 = point: the frame of `offset` starts at `position`.
+//!          kind 2 = seal:  the segment ends at `position`; `offset` is the next offset and
+//!                          `arrival_ms` the newest arrival time. Always the last entry.
+//! ```
+
+use crate::limits::{INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"SPATELOG";
+pub const INDEX_MAGIC: &[u8; 8] = b"SPATEIDX";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub incarnation: u64,
+    pub shard_index: u32,
+    pub first_offset: u64,
+    pub created_ms: i64,
+}
+
+impl SegmentHeader {
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
+        let mut b = [0u8; SEGMENT_HEADER_BYTES];
+        b[0..8].copy_from_slice(SEGMENT_MAGIC);
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.incarnation.to_le_bytes());
+        b[24..28].copy_from_slice(&self.shard_index.to_le_bytes());
+        b[32..40].copy_from_slice(&self.first_offset.to_le_bytes());
+        b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
+        let crc = crc32fast::hash(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Result<SegmentHeader, &'static str> {
+        if b.len() < SEGMENT_HEADER_BYTES {
+            return Err("segment shorter than its header");
+        }
+        if &b[0..8] != SEGMENT_MAGIC {
+            return Err("bad segment magic");
+        }
+        let crc = u32::from_le_bytes(b[60..64].try_into().unwrap());
+        if crc32fast::hash(&b[..60]) != crc {
+            return Err("segment header checksum mismatch");
+        }
+        let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
+        if version != FORMAT_VERSION {
+            return Err("unsupported segment format version");
+        }
+        Ok(SegmentHeader {
+            incarnation: u64::from_le_bytes(b[16..24].try_into().unwrap()),
+            shard_index: u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            first_offset: u64::from_le_bytes(b[32..40].try_into().unwrap()),
+            created_ms: i64::from_le_bytes(b[40..48].try_into().unwrap()),
+        })
+    }
+}
+
+pub fn encode_index_header(first_offset: u64) -> [u8; INDEX_HEADER_BYTES] {
+    let mut b = [0u8; INDEX_HEADER_BYTES];
+    b[0..8].copy_from_slice(INDEX_MAGIC);
+    b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    b[16..24].copy_from_slice(&first_offset.to_le_bytes());
+    let crc = crc32fast::hash(&b[..28]);
+    b[28..32].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+pub fn decode_index_header(b: &[u8]) -> Option<u64> {
+    if b.len() < INDEX_HEADER_BYTES || &b[0..8] != INDEX_MAGIC {
+        return None;
+    }
+    let crc = u32::from_le_bytes(b[28..32].try_into().unwrap());
+    if crc32fast::hash(&b[..28]) != crc {
+        return None;
+    }
+    Some(u64::from_le_bytes(b[16..24].try_into().unwrap()))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Point = 1,
+    Seal = 2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub offset: u64,
+    pub position: u64,
+    pub arrival_ms: i64,
+    pub kind: EntryKind,
+}
+
+impl IndexEntry {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.position.to_le_bytes());
+        out.extend_from_slice(&self.arrival_ms.to_le_bytes());
+        out.extend_from_slice(&(self.kind as u32).to_le_bytes());
+        let crc = crc32fast::hash(&out[start..start + 28]);
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+
+    pub fn decode(b: &[u8]) -> Option<IndexEntry> {
+        if b.len() < INDEX_ENTRY_BYTES {
+            return None;
+        }
+        let crc = u32::from_le_bytes(b[28..32].try_into().unwrap());
+        if crc32fast::hash(&b[..28]) != crc {
+            return None;
+        }
+        let kind = match u32::from_le_bytes(b[24..28].try_into().unwrap()) {
+            1 => EntryKind::Point,
+            2 => EntryKind::Seal,
+            _ => return None,
+        };
+        Some(IndexEntry {
+            offset: u64::from_le_bytes(b[0..8].try_into().unwrap()),
+            position: u64::from_le_bytes(b[8..16].try_into().unwrap()),
+            arrival_ms: i64::from_le_bytes(b[16..24].try_into().unwrap()),
+            kind,
+        })
+    }
+}
+
+/// Decodes the valid prefix of an index file. `None` if the header is bad.
+pub fn decode_index(bytes: &[u8]) -> Option<(u64, Vec<IndexEntry>)> {
+    let first_offset = decode_index_header(bytes)?;
+    let mut entries = Vec::new();
+    let mut at = INDEX_HEADER_BYTES;
+    while at + INDEX_ENTRY_BYTES <= bytes.len() {
+        match IndexEntry::decode(&bytes[at..at + INDEX_ENTRY_BYTES]) {
+            Some(e) => entries.push(e),
+            None => break,
+        }
+        at += INDEX_ENTRY_BYTES;
+    }
+    Some((first_offset, entries))
+}
+
+pub fn segment_file_name(first_offset: u64) -> String {
+    format!("{first_offset:020}.log")
+}
+pub fn index_file_name(first_offset: u64) -> String {
+    format!("{first_offset:020}.idx")
+}
+/// Parses `<20 digits>.log`.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_entries_round_trip() {
+        let h = SegmentHeader { incarnation: 7, shard_index: 3, first_offset: 99, created_ms: 5 };
+        let b = h.encode();
+        assert_eq!(SegmentHeader::decode(&b), Ok(h));
+        let mut bad = b;
+        bad[33] ^= 1;
+        assert!(SegmentHeader::decode(&bad).is_err());
+        let e = IndexEntry { offset: 1, position: 64, arrival_ms: 9, kind: EntryKind::Seal };
+        let mut out = Vec::new();
+        e.encode(&mut out);
+        assert_eq!(IndexEntry::decode(&out), Some(e));
+        out[3] ^= 4;
+        assert_eq!(IndexEntry::decode(&out), None);
+        assert_eq!(parse_segment_file_name(&segment_file_name(123)), Some(123));
+        assert_eq!(parse_segment_file_name("x.log"), None);
+    }
+}

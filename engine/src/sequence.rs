@@ -1,0 +1,64 @@
+//! The Kinesis-visible sequence number: a fixed-width 56-digit decimal string.
+//!
+//! ```text
+//!  digits: 0-1   2-21                 22-31              32-35   36-55
+//!          "49"  stream incarnation   shard index        "0000"  offset within the shard
+//!                (20 digits, u64)     (10 digits, u32)           (20 digits, u64)
+//! ```
+//! Fixed width makes string order equal numeric order. Within a shard, order follows the
+//! offset. The incarnation (unique per created stream) and the shard index let the server
+//! reject a number from another shard or from a deleted-and-recreated stream of the same name.
+
+use std::fmt;
+
+pub const SEQUENCE_DIGITS: usize = 56;
+const PREFIX: &str = "49";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SequenceNumber {
+    pub incarnation: u64,
+    pub shard_index: u32,
+    pub offset: u64,
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{PREFIX}{:020}{:010}0000{:020}", self.incarnation, self.shard_index, self.offset)
+    }
+}
+
+impl SequenceNumber {
+    /// Parses a string produced by `Display`. `None` for anything else.
+    pub fn parse(s: &str) -> Option<SequenceNumber> {
+        if s.len() != SEQUENCE_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if &s[0..2] != PREFIX || &s[32..36] != "0000" {
+            return None;
+        }
+        Some(SequenceNumber {
+            incarnation: s[2..22].parse().ok()?,
+            shard_index: s[22..32].parse().ok()?,
+            offset: s[36..56].parse().ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_order() {
+        let a = SequenceNumber { incarnation: 1_700_000_000_000, shard_index: 3, offset: 9 };
+        let b = SequenceNumber { offset: 10, ..a };
+        let (sa, sb) = (a.to_string(), b.to_string());
+        assert_eq!(sa.len(), SEQUENCE_DIGITS);
+        assert!(sa < sb);
+        assert_eq!(SequenceNumber::parse(&sa), Some(a));
+        let max = SequenceNumber { incarnation: u64::MAX, shard_index: u32::MAX, offset: u64::MAX };
+        assert_eq!(SequenceNumber::parse(&max.to_string()), Some(max));
+        assert_eq!(SequenceNumber::parse("123"), None);
+        assert_eq!(SequenceNumber::parse(&sa.replace("49", "50")), None);
+    }
+}
