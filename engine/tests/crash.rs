@@ -1,0 +1,416 @@
+//! Crash and fault tests: a crash at every write and sync point, torn tails, bit flips,
+//! missing indexes, ENOSPC, group commit, and a real `kill -9` of a child process.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use common::*;
+use engine::{
+    Clock, Durability, Error, GlommioStorage, LogConfig, ManualClock, ShardLog, SimStorage,
+};
+use futures_lite::future::block_on;
+
+/// One acknowledged record: (offset, key, data).
+type Acked = Vec<(u64, Vec<u8>, Vec<u8>)>;
+
+/// Appends batches until the storage crashes or the workload ends. Returns what was acked.
+async fn workload(storage: &SimStorage, clock: &ManualClock, seed: u64) -> Acked {
+    let mut rng = Rng::new(seed);
+    let mut acked = Acked::new();
+    let Ok(log) = try_open(storage, clock, 4096).await else { return acked };
+    for round in 0..30 {
+        let n = 1 + rng.below(6) as usize;
+        let batch: Vec<_> = (0..n)
+            .map(|i| {
+                let len = rng.below(700) as usize;
+                record(&format!("k{round}-{i}"), rng.bytes(len))
+            })
+            .collect();
+        match log.append(&batch).await {
+            Ok(result) => {
+                for (i, r) in batch.iter().enumerate() {
+                    acked.push((
+                        result.first_offset + i as u64,
+                        r.partition_key.to_vec(),
+                        r.data.to_vec(),
+                    ));
+                }
+            }
+            Err(_) => break,
+        }
+        if round % 7 == 6 && log.enforce_retention(1).await.is_err() {
+            break;
+        }
+        clock.advance_ms(10);
+    }
+    acked
+}
+
+async fn check_recovered(storage: &SimStorage, clock: &ManualClock, acked: &Acked, label: &str) {
+    let log =
+        try_open(storage, clock, 4096).await.unwrap_or_else(|e| panic!("{label}: reopen: {e}"));
+    let horizon = log.trim_horizon();
+    let next = log.next_offset();
+    let last_acked = acked.last().map_or(0, |a| a.0 + 1);
+    assert!(next >= last_acked, "{label}: next {next} < acked end {last_acked}");
+    // Every acknowledged record at or above the horizon is present and intact; nothing damaged
+    // is ever served (the read checks CRCs).
+    let batch =
+        log.read(0, usize::MAX, usize::MAX).unwrap_or_else(|e| panic!("{label}: read: {e}"));
+    assert_eq!(
+        batch.records.len() as u64,
+        next - horizon,
+        "{label}: records missing in the middle"
+    );
+    for (offset, key, data) in acked.iter().filter(|a| a.0 >= horizon) {
+        let r = &batch.records[(offset - horizon) as usize];
+        assert_eq!(r.offset, *offset, "{label}");
+        assert_eq!(&r.partition_key[..], &key[..], "{label}: key of {offset}");
+        assert_eq!(&r.data[..], &data[..], "{label}: data of {offset}");
+    }
+    // Offsets continue strictly increasing after recovery.
+    let result = log.append(&[record("after", b"x".to_vec())]).await.expect("append after");
+    assert_eq!(result.first_offset, next, "{label}");
+    let again = log.read(next, 1, usize::MAX).unwrap();
+    assert_eq!(&again.records[0].data[..], b"x");
+}
+
+#[test]
+fn crash_at_every_write_and_sync_point() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        // Count the operations of a full run first.
+        let probe = SimStorage::new();
+        workload(&probe, &clock, 1).await;
+        let total = probe.operations();
+        assert!(total > 100, "workload too small: {total} operations");
+        for crash_at in 1..=total {
+            for image_seed in 0..3 {
+                let clock = ManualClock::new(1_700_000_000_000);
+                let storage = SimStorage::new();
+                storage.crash_at_operation(crash_at);
+                let acked = workload(&storage, &clock, 1).await;
+                let image = storage.crash_image(crash_at * 31 + image_seed);
+                let label = format!("crash at op {crash_at}/{total}, image {image_seed}");
+                check_recovered(&image, &clock, &acked, &label).await;
+            }
+        }
+    });
+}
+
+fn segment_paths(storage: &SimStorage) -> Vec<PathBuf> {
+    storage.file_names().into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")).collect()
+}
+
+#[test]
+fn torn_tail_is_cut_and_appends_continue() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        for i in 0..10 {
+            log.append(&[record("k", vec![i; 100])]).await.unwrap();
+        }
+        drop(log);
+        // Tear the last frame: cut 50 bytes off the end of the written data.
+        let path = segment_paths(&storage).pop().unwrap();
+        let contents = storage.contents(&path).unwrap();
+        let end = contents.iter().rposition(|&b| b != 0).unwrap() + 1;
+        let file_storage = storage.clone();
+        {
+            use engine::{Storage, StorageFile};
+            let f = file_storage.open(&path).await.unwrap();
+            f.write_at(end as u64 - 50, vec![0xAB; 50]).await.unwrap();
+            f.sync().await.unwrap();
+        }
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 9, "the damaged last record is cut");
+        let r = log.append(&[record("k", vec![42; 10])]).await.unwrap();
+        assert_eq!(r.first_offset, 9);
+        drop(log);
+        let log = open(&storage, &clock, 1 << 20).await;
+        let batch = log.read(0, 100, usize::MAX).unwrap();
+        assert_eq!(batch.records.len(), 10);
+        assert_eq!(&batch.records[9].data[..], &[42; 10]);
+    });
+}
+
+#[test]
+fn bit_flip_in_old_segment_is_detected_not_served() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        for i in 0..60u8 {
+            log.append(&[record("key", vec![i; 200])]).await.unwrap();
+        }
+        assert!(log.segment_count() > 3);
+        drop(log);
+        let mut paths = segment_paths(&storage);
+        paths.sort();
+        let old = &paths[0];
+        // Flip a bit inside the data of the third record of the oldest segment.
+        let position = 64 + 2 * (32 + 3 + 200) + 32 + 3 + 17;
+        storage.flip_bit(old, position as u64, 5);
+        let log = open(&storage, &clock, 4096).await;
+        // Records before the damage are served; the damaged one never is.
+        let batch = log.read(0, 100, usize::MAX).unwrap();
+        assert_eq!(batch.records.len(), 2);
+        match log.read(2, 100, usize::MAX) {
+            Err(Error::Corruption { path, .. }) => assert!(path.ends_with(".log")),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        // Records in later segments are still readable.
+        let later = log.read(40, 5, usize::MAX).unwrap();
+        assert_eq!(later.records[0].offset, 40);
+        assert_eq!(&later.records[0].data[..], &[40u8; 200]);
+        // The offline checker reports it by file and position.
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert!(problems.iter().any(|p| p.path == *old), "{problems:?}");
+    });
+}
+
+#[test]
+fn missing_or_corrupt_index_is_rebuilt() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 8192).await;
+        for i in 0..200u32 {
+            clock.advance_ms(1);
+            log.append(&[record("key", i.to_le_bytes().repeat(20))]).await.unwrap();
+        }
+        let expected = log.read(0, 1000, usize::MAX).unwrap().records;
+        let ts = expected[77].arrival_ms;
+        drop(log);
+        let mut indexes: Vec<PathBuf> = storage
+            .file_names()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        indexes.sort();
+        assert!(indexes.len() >= 3);
+        storage.delete_now(&indexes[0]);
+        storage.flip_bit(&indexes[1], 40, 1);
+        storage.delete_now(indexes.last().unwrap());
+        let log = open(&storage, &clock, 8192).await;
+        assert_eq!(log.next_offset(), 200);
+        assert_eq!(log.read(0, 1000, usize::MAX).unwrap().records, expected);
+        assert_eq!(log.offset_at_timestamp(ts).unwrap(), 77);
+        assert!(storage.contents(&indexes[0]).is_some(), "index rebuilt on disk");
+    });
+}
+
+#[test]
+fn disk_full_fails_cleanly_and_recovers() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        for i in 0..5u8 {
+            log.append(&[record("k", vec![i; 300])]).await.unwrap();
+        }
+        storage.set_disk_full(true);
+        let mut saw_disk_full = false;
+        for i in 0..20u8 {
+            match log.append(&[record("k", vec![100 + i; 300])]).await {
+                Err(Error::DiskFull) => saw_disk_full = true,
+                Err(other) => panic!("unexpected error {other}"),
+                Ok(_) => {}
+            }
+        }
+        assert!(saw_disk_full, "ENOSPC surfaced as DiskFull");
+        let before = log.next_offset();
+        let acked_before = log.read(0, 1000, usize::MAX).unwrap().records;
+        storage.set_disk_full(false);
+        let r = log.append(&[record("k", vec![7; 10])]).await.unwrap();
+        assert_eq!(r.first_offset, before);
+        drop(log);
+        let log = open(&storage, &clock, 4096).await;
+        let all = log.read(0, 1000, usize::MAX).unwrap().records;
+        assert_eq!(&all[..acked_before.len()], &acked_before[..]);
+        assert_eq!(all.len(), acked_before.len() + 1);
+    });
+}
+
+#[test]
+fn concurrent_appends_share_one_sync() {
+    run_local(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        storage.set_yield_on_sync(true);
+        let log = Rc::new(open(&storage, &clock, 1 << 20).await);
+        log.append(&[record("k", b"first".to_vec())]).await.unwrap();
+        let syncs_before = storage.syncs();
+        let tasks: Vec<_> = (0..50u8)
+            .map(|i| {
+                let log = log.clone();
+                glommio::spawn_local(async move { log.append(&[record("k", vec![i; 10])]).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let syncs = storage.syncs() - syncs_before;
+        assert!(syncs <= 3, "50 concurrent appends took {syncs} syncs");
+        assert_eq!(log.next_offset(), 51);
+    });
+}
+
+#[test]
+fn seal_rejects_appends_and_survives_reopen() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        log.append(&[record("k", b"a".to_vec()), record("k", b"b".to_vec())]).await.unwrap();
+        assert_eq!(log.seal().await.unwrap(), 2);
+        assert!(matches!(
+            log.append(&[record("k", b"c".to_vec())]).await,
+            Err(Error::Sealed { ending_offset: 2 })
+        ));
+        drop(log);
+        let log = open(&storage, &clock, 4096).await;
+        assert_eq!(log.sealed(), Some(2));
+        assert_eq!(log.read(0, 10, usize::MAX).unwrap().records.len(), 2);
+        assert!(log.append(&[record("k", b"c".to_vec())]).await.is_err());
+    });
+}
+
+#[test]
+fn retention_trims_whole_segments_and_moves_the_horizon() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        for i in 0..40u8 {
+            log.append(&[record("k", vec![i; 300])]).await.unwrap();
+        }
+        clock.advance_ms(23 * 3_600_000);
+        assert_eq!(log.enforce_retention(24 * 3_600_000).await.unwrap(), 0, "nothing expired yet");
+        assert_eq!(log.trim_horizon(), 0);
+        clock.advance_ms(2 * 3_600_000);
+        // The expired active segment is rolled, then every expired segment goes.
+        let removed = log.enforce_retention(24 * 3_600_000).await.unwrap();
+        assert!(removed > 0);
+        assert_eq!(log.trim_horizon(), 40, "every old record went");
+        for i in 0..5u8 {
+            log.append(&[record("k", vec![i; 300])]).await.unwrap();
+        }
+        let batch = log.read(0, 100, usize::MAX).unwrap();
+        assert_eq!(batch.records[0].offset, 40);
+        assert_eq!(batch.records.len(), 5);
+        drop(log);
+        let log = open(&storage, &clock, 4096).await;
+        assert_eq!(log.trim_horizon(), 40);
+        assert_eq!(log.next_offset(), 45);
+    });
+}
+
+/// The child half of `kill_dash_nine_loses_nothing_acknowledged`: appends through real io_uring
+/// files and prints each acknowledged offset, until killed.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("SPATE_CRASH_CHILD_DIR") else { return };
+    run_local(async move {
+        let clock: Rc<dyn Clock> = Rc::new(engine::SystemClock);
+        let log = ShardLog::open(
+            GlommioStorage,
+            clock,
+            PathBuf::from(dir),
+            IDENTITY,
+            LogConfig { segment_bytes: 256 << 10, durability: Durability::Always },
+        )
+        .await
+        .unwrap();
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let start = log.next_offset();
+        for i in 0u64..1_000_000 {
+            let data = format!("record-{}", start + i).repeat(1 + (i % 50) as usize);
+            let r = log.append(&[record("key", data.into_bytes())]).await.unwrap();
+            writeln!(out, "ACK {}", r.first_offset).unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn kill_dash_nine_loses_nothing_acknowledged() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("kill9");
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = Rng::new(std::process::id() as u64);
+    let mut max_acked: Option<u64> = None;
+    for round in 0..20 {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("SPATE_CRASH_CHILD_DIR", &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let target = 20 + rng.below(400);
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let mut seen = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while seen < target && std::time::Instant::now() < deadline {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(offset) = line.trim().strip_prefix("ACK ") {
+                let offset: u64 = offset.parse().unwrap();
+                if let Some(prev) = max_acked {
+                    assert!(offset > prev, "round {round}: offset {offset} after {prev}");
+                }
+                max_acked = Some(offset);
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "round {round}: child acknowledged nothing");
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        // Read whatever acks were already in the pipe: they were acknowledged too.
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(offset) = line.trim().strip_prefix("ACK ") {
+                max_acked = Some(offset.parse().unwrap());
+            }
+            line.clear();
+        }
+        let acked_end = max_acked.unwrap() + 1;
+        let dir2 = dir.clone();
+        run_local(async move {
+            let clock: Rc<dyn Clock> = Rc::new(engine::SystemClock);
+            let log = ShardLog::open(
+                GlommioStorage,
+                clock,
+                dir2,
+                IDENTITY,
+                LogConfig { segment_bytes: 256 << 10, durability: Durability::Always },
+            )
+            .await
+            .unwrap();
+            assert!(log.next_offset() >= acked_end, "round {round}: lost acknowledged records");
+            let mut offset = 0;
+            while offset < acked_end {
+                let batch = log.read(offset, 10_000, 10 << 20).unwrap();
+                for r in &batch.records {
+                    let expected = format!("record-{}", r.offset);
+                    assert!(
+                        r.data.starts_with(expected.as_bytes()),
+                        "round {round}: record {} damaged",
+                        r.offset
+                    );
+                }
+                offset = batch.next_offset;
+            }
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
