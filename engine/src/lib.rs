@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod log;
 pub mod notify;
+pub mod quota;
 pub mod record;
 pub mod segment;
 pub mod sequence;

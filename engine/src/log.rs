@@ -704,6 +704,28 @@ impl<S: Storage> ShardLog<S> {
         Ok(end)
     }
 
+    /// Reopens a sealed log for appends: used when a reshard sealed a shard but crashed before
+    /// the catalog recorded it, so the catalog still lists the shard as open.
+    pub async fn unseal(&self) -> Result<()> {
+        self.lead().await;
+        let path = self.dir.join(SEAL_FILE);
+        let result = async {
+            if self.storage.exists(&path) {
+                self.storage.remove(&path).await?;
+                self.storage.sync_dir(&self.dir).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if result.is_ok() {
+            let mut inner = self.inner.borrow_mut();
+            inner.sealed = None;
+            inner.sealing = false;
+        }
+        self.unlead();
+        result
+    }
+
     /// Deletes whole segments whose newest record is older than `retention_ms`. Returns how
     /// many were removed. The newest segment is never removed (it records the next offset);
     /// if it is expired and the log is open, it is rolled first so it can go next time.

@@ -88,13 +88,12 @@ impl ErrorKind {
         ErrorKind::ALL.iter().copied().find(|k| k.type_name() == short)
     }
 
-    /// HTTP status: 500 for `InternalFailure`, 503 for `ServiceUnavailable`, 403 for
-    /// `MissingAuthenticationTokenException`, 400 otherwise.
+    /// HTTP status: 500 for `InternalFailure`, 503 for `ServiceUnavailable`, 400 otherwise
+    /// (AWS JSON services answer `MissingAuthenticationTokenException` with 400 too).
     pub const fn status(self) -> u16 {
         match self {
             ErrorKind::InternalFailure => 500,
             ErrorKind::ServiceUnavailable => 503,
-            ErrorKind::MissingAuthenticationTokenException => 403,
             _ => 400,
         }
     }

@@ -697,7 +697,10 @@ mod tests {
         for _ in 0..300 {
             let n_headers = rng.below(8) as usize;
             let names: Vec<String> = (0..n_headers)
-                .map(|_| format!("h-{}", rng.string(1 + rng.below(20) as usize)))
+                .map(|_| {
+                    let len = 1 + rng.below(20) as usize;
+                    format!("h-{}", rng.string(len))
+                })
                 .collect();
             let headers: Vec<(&str, HeaderValue)> =
                 names.iter().map(|n| (n.as_str(), rng.header_value())).collect();

@@ -564,6 +564,29 @@ pub struct ShardFilter {
     pub timestamp: Option<Timestamp>,
 }
 
+impl ShardFilter {
+    /// AFTER_SHARD_ID needs `ShardId`; AT_TIMESTAMP / FROM_TIMESTAMP need `Timestamp`.
+    /// (Messages follow kinesis-mock; not verified against live AWS.)
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self.r#type {
+            ShardFilterType::AfterShardId if self.shard_id.is_none() => {
+                Err(ApiError::invalid_argument(
+                    "ShardId must be supplied in a ShardFilter with a Type of AFTER_SHARD_ID",
+                ))
+            }
+            ShardFilterType::AtTimestamp | ShardFilterType::FromTimestamp
+                if self.timestamp.is_none() =>
+            {
+                Err(ApiError::invalid_argument(
+                    "Timestamp must be supplied in a ShardFilter with a Type of FROM_TIMESTAMP \
+                     or AT_TIMESTAMP",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// `ListShardsInput`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -717,6 +740,26 @@ pub struct RetentionPeriodInput {
     /// Stream ARN.
     #[serde(rename = "StreamARN", default, skip_serializing_if = "Option::is_none")]
     pub stream_arn: Option<String>,
+}
+
+/// Shortest retention AWS allows, in hours.
+pub const MIN_RETENTION_HOURS: i32 = 24;
+/// Longest retention AWS allows, in hours (365 days).
+pub const MAX_RETENTION_HOURS: i32 = 8760;
+
+impl RetentionPeriodInput {
+    /// AWS's absolute bounds (24..=8760 hours), with its messages. Real Kinesis checks these
+    /// after resolving the stream, so call this once the stream is known to exist.
+    pub fn check_bounds(&self) -> Result<(), ApiError> {
+        let h = i64::from(self.retention_period_hours);
+        if self.retention_period_hours < MIN_RETENTION_HOURS {
+            Err(ApiError::retention_too_short(h))
+        } else if self.retention_period_hours > MAX_RETENTION_HOURS {
+            Err(ApiError::retention_too_long(h, i64::from(MAX_RETENTION_HOURS)))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// `AddTagsToStreamInput`.

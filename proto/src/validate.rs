@@ -989,6 +989,7 @@ fn check_addressing(request: &Request) -> Result<(), ApiError> {
         Request::ListStreamConsumers(r) => r.stream().map(drop),
         Request::UpdateStreamMode(r) => r.stream().map(drop),
         Request::SubscribeToShard(r) => r.consumer().map(drop),
+        Request::ListShards(r) => r.shard_filter.as_ref().map_or(Ok(()), ShardFilter::check),
         Request::TagResource(r) => r.resource_ref().map(drop),
         Request::UntagResource(r) => r.resource_ref().map(drop),
         Request::ListTagsForResource(r) => r.resource_ref().map(drop),

@@ -3,6 +3,7 @@
 //! Starts 2 glommio executors on 127.0.0.1:<port> (argument, or a free port), each answering
 //! `hello from core N`, `/stream` with 5 chunks 100 ms apart, and `POST /echo` with a 16-byte
 //! body limit. SIGTERM or SIGINT shuts it down gracefully; the process then exits 0.
+//! `runtime_demo --spated-help` prints the help text of `spated`'s flags instead.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +54,11 @@ async fn handle(
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--spated-help") {
+        // Shows `spated --help` (clap reports help as an "error" through from_iter).
+        print!("{}", config::Config::from_iter(["spated", "--help"]).unwrap_err());
+        return;
+    }
     config::init_logging("info,spate_server=debug");
     let port: u16 = match std::env::args().nth(1) {
         Some(port) => port.parse().expect("port number"),

@@ -99,7 +99,7 @@ enum Switch {
     name = "spated",
     version,
     about = "Spate: a single-node server for the Amazon Kinesis Data Streams API.",
-    after_help = "A TOML file given with --config may set any flag below by its name without \
+    after_help = "A TOML file given with --config may set any flag above by its name without \
                   the dashes (e.g. data-dir = \"/var/lib/spate\"); flags override the file."
 )]
 struct Flags {
@@ -121,7 +121,7 @@ struct Flags {
     /// 12-digit AWS account id used in ARNs [default: 000000000000]
     #[arg(long, value_name = "DIGITS")]
     account_id: Option<String>,
-    /// When writes are synced: before acknowledging (always), periodically (interval), or never [default: always]
+    /// Sync policy: before each ack (always), every N ms (interval), never [default: always]
     #[arg(long, value_name = "MODE")]
     durability: Option<DurabilityMode>,
     /// Sync period in milliseconds for --durability interval [default: 5]
@@ -133,7 +133,7 @@ struct Flags {
     /// Log filter: a level (error, warn, info, debug, trace) or target=level list [default: info]
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
-    /// Locked io_uring buffer memory per core, in bytes; accepts KiB/MiB/GiB suffixes [default: 1MiB]
+    /// Locked io_uring buffer memory per core in bytes, or with KiB/MiB/GiB [default: 1MiB]
     #[arg(long, value_name = "BYTES", value_parser = parse_byte_size)]
     io_memory: Option<usize>,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT [default: 10]
@@ -181,6 +181,7 @@ impl Config {
 
     /// Parses `args` (the first item is the program name). Every problem, including `--help`,
     /// is returned as `Err` with clap's or our message.
+    #[allow(clippy::should_implement_trait, reason = "fallible; mirrors clap's try_parse_from")]
     pub fn from_iter<I, T>(args: I) -> Result<Config, String>
     where
         I: IntoIterator<Item = T>,
@@ -601,6 +602,10 @@ mod tests {
         let error = parse_error(&["--config", "/nonexistent/spate.toml"]);
         assert!(error.contains("cannot read config file /nonexistent/spate.toml"), "{error}");
 
+        let empty = TempToml::new("empty-dir.toml", "data-dir = \"\"\n");
+        let error = parse_error(&["--config", empty.path()]);
+        assert!(error.contains("--data-dir must not be empty"), "{error}");
+
         let bad_value = TempToml::new("bad-value.toml", "account-id = \"12\"\n");
         let error = parse_error(&["--config", bad_value.path()]);
         assert!(error.contains("12 digits"), "{error}");
@@ -627,7 +632,7 @@ mod tests {
             (&["--shutdown-timeout-secs=100000"], "out of range"),
             (&["--max-shards=0"], "--max-shards 0 is out of range"),
             (&["--max-consumers-per-stream=0"], "out of range"),
-            (&["--data-dir="], "must not be empty"),
+            (&["--data-dir="], "a value is required"),
             (&["--no-such-flag"], "unexpected argument"),
         ];
         for (args, expected) in cases {

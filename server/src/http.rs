@@ -519,7 +519,7 @@ pub async fn serve_with<H, F>(
     let tracker = Rc::new(ConnectionTracker::default());
     let force_close = ShutdownSignal::new();
 
-    loop {
+    while !shutdown.is_triggered() {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             shutdown.wait().await;
             None
@@ -754,5 +754,59 @@ mod tests {
         stop_sender.send(()).expect("stop");
         server.join().expect("server thread");
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn limits_connections_and_force_closes_at_the_shutdown_timeout() {
+        let (address_sender, address_receiver) = std::sync::mpsc::channel();
+        let (stop_sender, stop_receiver) = futures_channel::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            glommio::LocalExecutorBuilder::default()
+                .io_memory(1 << 20)
+                .make()
+                .expect("executor")
+                .run(async move {
+                    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+                    address_sender.send(listener.local_addr().expect("address")).expect("send");
+                    let shutdown = ShutdownSignal::new();
+                    glommio::spawn_local({
+                        let shutdown = shutdown.clone();
+                        async move {
+                            let _ = stop_receiver.await;
+                            shutdown.trigger();
+                        }
+                    })
+                    .detach();
+                    let handler = |_request: Request<Incoming>| async move {
+                        glommio::timer::sleep(Duration::from_secs(60)).await;
+                        Response::new(empty())
+                    };
+                    let options = ServeOptions {
+                        connections_max: 1,
+                        shutdown_timeout: Duration::from_millis(300),
+                        ..ServeOptions::default()
+                    };
+                    serve_with(listener, handler, shutdown, options).await;
+                })
+        });
+        let address = address_receiver.recv().expect("address");
+        let mut stuck = std::net::TcpStream::connect(address).expect("connect");
+        stuck.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stuck.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+
+        let mut refused = std::net::TcpStream::connect(address).expect("connect");
+        refused.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut buffer = [0u8; 64];
+        assert_eq!(refused.read(&mut buffer).expect("closed, not timed out"), 0);
+
+        let started = Instant::now();
+        stop_sender.send(()).expect("stop");
+        server.join().expect("server thread");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        let read = stuck.read(&mut buffer).unwrap_or(0);
+        assert_eq!(read, 0, "the stuck request got no response");
     }
 }

@@ -15,6 +15,8 @@ pub const HEADER_COUNT_MAX: usize = 128;
 /// Largest body read into memory (GetRecords returns at most 10 MiB of data, ~14 MiB as JSON).
 pub const BODY_LENGTH_MAX: usize = 128 * 1024 * 1024;
 const READ_BUFFER_LENGTH: usize = 64 * 1024;
+// A line must fit in the read buffer, which `read_line` scans without copying.
+const _: () = assert!(LINE_LENGTH_MAX <= READ_BUFFER_LENGTH);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
@@ -136,23 +138,27 @@ impl<S: Read> Reader<S> {
         }
     }
 
-    /// One line without its CRLF (or bare LF).
+    /// One line without its CRLF (or bare LF). Nothing is consumed until the whole line has
+    /// arrived, so a read timeout can be retried without losing bytes.
     fn read_line(&mut self) -> io::Result<String> {
-        let mut line = Vec::new();
+        let mut searched = 0;
         loop {
-            if let Some(i) = self.buffer[self.start..self.end].iter().position(|&b| b == b'\n') {
-                line.extend_from_slice(&self.buffer[self.start..self.start + i]);
-                self.start += i + 1;
+            let available = &self.buffer[self.start..self.end];
+            if let Some(i) = available[searched..].iter().position(|&b| b == b'\n') {
+                let mut line = &available[..searched + i];
+                self.start += searched + i + 1;
                 if line.last() == Some(&b'\r') {
-                    line.pop();
+                    line = &line[..line.len() - 1];
                 }
-                return String::from_utf8(line).map_err(|_| invalid("header line is not UTF-8"));
+                return std::str::from_utf8(line)
+                    .map(str::to_string)
+                    .map_err(|_| invalid("header line is not UTF-8"));
             }
-            line.extend_from_slice(&self.buffer[self.start..self.end]);
-            self.start = self.end;
-            if line.len() > LINE_LENGTH_MAX {
+            searched = available.len();
+            if searched >= LINE_LENGTH_MAX {
                 return Err(invalid("header line too long"));
             }
+            // `fill` may move the unread bytes to the front; `searched` is relative to them.
             if self.fill()? == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
             }
@@ -591,6 +597,52 @@ mod tests {
         assert!(parse(bad_size, 4).is_err());
         let no_crlf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n0\r\n\r\n";
         assert!(parse(no_crlf, 4).is_err());
+    }
+
+    /// Times out once at every read boundary listed, like a socket with a short read timeout.
+    struct Stalling<'a> {
+        bytes: &'a [u8],
+        stall_at: Vec<usize>,
+        position: usize,
+    }
+
+    impl Read for Stalling<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.stall_at.first() == Some(&self.position) {
+                self.stall_at.remove(0);
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "timed out"));
+            }
+            let end = self.stall_at.first().copied().unwrap_or(self.bytes.len());
+            let n = (end - self.position).min(out.len());
+            out[..n].copy_from_slice(&self.bytes[self.position..self.position + n]);
+            self.position += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streaming_body_survives_read_timeouts_anywhere() {
+        let wire: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
+        let head_length = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        for stall in head_length + 1..wire.len() {
+            let source = Stalling { bytes: wire, stall_at: vec![stall], position: 0 };
+            let mut reader = Reader::new(source);
+            let head = read_head(&mut reader).unwrap();
+            let mut body = Body::new(reader, &head);
+            let mut out = Vec::new();
+            let mut timeouts = 0;
+            loop {
+                match body.read_some(&mut out) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => timeouts += 1,
+                    Err(e) => panic!("stall at {stall}: {e}"),
+                }
+            }
+            assert_eq!(out, b"abc0123456789abcdef", "stall at {stall}");
+            assert!(timeouts <= 1);
+        }
     }
 
     #[test]

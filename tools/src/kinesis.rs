@@ -113,13 +113,12 @@ fn api_error(response: &http::Response) -> Error {
     // `com.amazonaws.kinesis#ResourceNotFoundException` and `Kind:http://...` both name `Kind`.
     let kind = kind.rsplit('#').next().unwrap_or(&kind);
     let kind = kind.split(':').next().unwrap_or(kind).to_string();
-    let message = document.and_then(|d| d.message).unwrap_or_else(|| {
-        if response.body.is_empty() {
-            String::new()
-        } else {
-            String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).into_owned()
-        }
-    });
+    let message = match document {
+        Some(d) => d.message.unwrap_or_default(),
+        None => String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
+            .trim()
+            .to_string(),
+    };
     Error::Api { status: response.status, kind, message }
 }
 

@@ -4,9 +4,13 @@
 //! harness measures what users see.
 
 pub mod base64;
+pub mod bench;
+pub mod cli;
 pub mod eventstream;
 pub mod histogram;
 pub mod http;
 pub mod kinesis;
+pub mod pacer;
 pub mod rng;
+pub mod sysinfo;
 pub mod timefmt;

@@ -1,3 +1,5 @@
-//! The `spate` binary: a thin wrapper over [`spate_tools::cli`].
+//! The `spate` binary: a thin wrapper over [`spate_tools::cli`], which owns the command line.
 
-fn main() {}
+fn main() {
+    std::process::exit(spate_tools::cli::main());
+}

@@ -893,3 +893,38 @@ fn random_inputs_never_panic() {
         let _ = parse_request(op, &junk);
     }
 }
+
+#[test]
+fn shard_filter_and_retention_rules() {
+    assert_eq!(
+        err("ListShards", r#"{"StreamName":"s","ShardFilter":{"Type":"AFTER_SHARD_ID"}}"#).kind,
+        ErrorKind::InvalidArgumentException
+    );
+    assert_eq!(
+        err("ListShards", r#"{"StreamName":"s","ShardFilter":{"Type":"FROM_TIMESTAMP"}}"#).kind,
+        ErrorKind::InvalidArgumentException
+    );
+    assert!(
+        parse_request("ListShards", br#"{"StreamName":"s","ShardFilter":{"Type":"AT_LATEST"}}"#)
+            .is_ok()
+    );
+    let parse = |h: i32| match parse_request(
+        "IncreaseStreamRetentionPeriod",
+        format!(r#"{{"StreamName":"s","RetentionPeriodHours":{h}}}"#).as_bytes(),
+    ) {
+        Ok(Request::IncreaseStreamRetentionPeriod(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(parse(24).check_bounds(), Ok(()));
+    assert_eq!(parse(8760).check_bounds(), Ok(()));
+    assert_eq!(
+        parse(23).check_bounds().unwrap_err().message,
+        "Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is \
+         too short."
+    );
+    assert_eq!(
+        parse(8761).check_bounds().unwrap_err().message,
+        "Maximum allowed retention period is 8760 hours. Requested retention period (8761 \
+         hours) is too long."
+    );
+}

@@ -1,0 +1,861 @@
+//! The HTTP edge and the Kinesis operations: one `match` over actions.
+//!
+//! Data-path operations (PutRecord(s), GetShardIterator, GetRecords) and read-only catalog
+//! operations run on the core that received the request, using its catalog snapshot, and send
+//! typed messages to the shards' owning cores. Operations that change the catalog are
+//! forwarded whole to the controller on core 0 (`control.rs`).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use engine::{NewRecord, SequenceNumber};
+use futures_channel::oneshot;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use spate_proto::requests::{
+    DescribeStreamInput, GetRecordsInput, GetShardIteratorInput, ListShardsInput, ListStreamsInput,
+    ListTagsForStreamInput, PutRecordInput, PutRecordsInput,
+};
+use spate_proto::responses::{self as out, CONTENT_TYPE};
+use spate_proto::types::{ShardFilterType, StreamModeDetails, Timestamp};
+use spate_proto::{ApiError, IteratorPosition, Request as ApiRequest, StreamRef, parse_request};
+
+use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
+use crate::core::{Core, Msg, PositionQuery, ShardError};
+use crate::hash;
+use crate::http::{Body, BodyError, full, read_body_limited};
+use crate::iterator::{IteratorError, IteratorToken};
+
+/// Largest request body accepted: a PutRecords of 500 records of up to 1 MiB each is capped at
+/// 5 MiB of payload by Kinesis; base64 and JSON overhead stay well within this.
+pub const REQUEST_BODY_BYTES_MAX: usize = 16 << 20;
+
+pub type ApiResult = Result<Vec<u8>, ApiError>;
+
+/// Entry point for every HTTP request on every core.
+pub async fn handle_http(core: Rc<Core>, request: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = core.request_id();
+    let path = request.uri().path().to_string();
+    match (request.method(), path.as_str()) {
+        (&Method::GET, "/health") | (&Method::GET, "/healthz") => {
+            return plain(StatusCode::OK, "text/plain", "ok\n".into(), &request_id);
+        }
+        (&Method::GET, "/metrics") => {
+            let text = core.scrape().await;
+            return plain(StatusCode::OK, "text/plain; version=0.0.4", text.into(), &request_id);
+        }
+        (&Method::POST, _) => {}
+        _ => {
+            let error = ApiError::new(
+                spate_proto::ErrorKind::UnknownOperationException,
+                "Spate serves the Kinesis API with POST /, GET /health and GET /metrics.",
+            );
+            return json(404, error.to_json(), &request_id);
+        }
+    }
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(spate_proto::operation_from_target)
+        .unwrap_or("")
+        .to_string();
+    let body = match read_body_limited(request.into_body(), REQUEST_BODY_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge { .. }) => {
+            let error = ApiError::validation(format!(
+                "1 validation error detected: Request body exceeds the limit of \
+                 {REQUEST_BODY_BYTES_MAX} bytes"
+            ));
+            core.metrics.request(metric_operation(&operation), error.type_name(), 0.0);
+            return json(413, error.to_json(), &request_id);
+        }
+        Err(BodyError::Read(_)) => {
+            let error = ApiError::serialization("Could not read the request body");
+            return json(400, error.to_json(), &request_id);
+        }
+    };
+    if operation == "SubscribeToShard" {
+        return crate::fanout::subscribe(core, body, request_id).await;
+    }
+    let (status, payload) = dispatch(&core, &operation, body).await;
+    let outcome = if status == 200 { "ok".to_string() } else { error_type(&payload) };
+    core.metrics.request(metric_operation(&operation), &outcome, started.elapsed().as_secs_f64());
+    json(status, payload, &request_id)
+}
+
+fn metric_operation(operation: &str) -> &str {
+    if spate_proto::requests::Operation::from_name(operation).is_some() {
+        operation
+    } else {
+        "unknown"
+    }
+}
+
+fn error_type(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "error".to_string())
+}
+
+fn plain(status: StatusCode, content_type: &str, body: Bytes, request_id: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("x-amzn-RequestId", request_id)
+        .body(full(body))
+        .expect("valid response")
+}
+
+pub fn json(status: u16, body: Vec<u8>, request_id: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", CONTENT_TYPE)
+        .header("x-amzn-RequestId", request_id)
+        .body(full(body))
+        .expect("valid response")
+}
+
+fn answer(result: ApiResult) -> (u16, Vec<u8>) {
+    match result {
+        Ok(body) => (200, body),
+        Err(error) => (error.status(), error.to_json()),
+    }
+}
+
+/// Parses and runs one operation; returns the HTTP status and JSON body.
+pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Vec<u8>) {
+    let request = match parse_request(operation, &body) {
+        Ok(request) => request,
+        Err(error) => return answer(Err(error)),
+    };
+    let result = match request {
+        ApiRequest::PutRecord(r) => put_record(core, r).await,
+        ApiRequest::PutRecords(r) => put_records(core, r).await,
+        ApiRequest::GetShardIterator(r) => get_shard_iterator(core, r).await,
+        ApiRequest::GetRecords(r) => get_records(core, r).await,
+        ApiRequest::DescribeStream(r) => describe_stream(core, r),
+        ApiRequest::DescribeStreamSummary(r) => {
+            r.stream_ref().and_then(|s| stream_handle(core, &s)).map(|h| describe_summary(core, &h))
+        }
+        ApiRequest::ListStreams(r) => list_streams(core, r),
+        ApiRequest::ListShards(r) => list_shards(core, r),
+        ApiRequest::ListTagsForStream(r) => list_tags_for_stream(core, r),
+        ApiRequest::ListTagsForResource(r) => crate::control::list_tags_for_resource(core, r),
+        ApiRequest::DescribeLimits(_) => Ok(describe_limits(core)),
+        ApiRequest::DescribeStreamConsumer(r) => crate::control::describe_consumer(core, r),
+        ApiRequest::ListStreamConsumers(r) => crate::control::list_consumers(core, r),
+        ApiRequest::SubscribeToShard(_) => {
+            Err(ApiError::internal("SubscribeToShard is served by the streaming path"))
+        }
+        // Everything that changes the catalog runs on the controller (core 0).
+        _ => {
+            let operation = operation.to_string();
+            return core
+                .call(0, |reply| Msg::Control { operation, body, reply })
+                .await
+                .unwrap_or_else(|| answer(Err(ApiError::internal("controller unavailable"))));
+        }
+    };
+    answer(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream lookup.
+
+/// A stream found in a catalog snapshot.
+pub struct StreamHandle {
+    pub catalog: Arc<Catalog>,
+    pub name: String,
+}
+
+impl StreamHandle {
+    pub fn meta(&self) -> &StreamMeta {
+        &self.catalog.streams[&self.name]
+    }
+}
+
+pub fn stream_handle(core: &Core, stream: &StreamRef) -> Result<StreamHandle, ApiError> {
+    let config = core.config();
+    if let StreamRef::Arn { region, account, name } = stream {
+        if region != &config.region || account != &config.account_id {
+            return Err(ApiError::stream_not_found(name, account));
+        }
+    }
+    let name = stream.name();
+    let catalog = core.catalog();
+    if !catalog.streams.contains_key(name) {
+        return Err(ApiError::stream_not_found(name, &config.account_id));
+    }
+    Ok(StreamHandle { catalog, name: name.to_string() })
+}
+
+fn require_active(core: &Core, stream: &StreamMeta) -> Result<(), ApiError> {
+    match stream.status {
+        StreamStatus::Active | StreamStatus::Updating => Ok(()),
+        StreamStatus::Creating | StreamStatus::Deleting => {
+            Err(ApiError::stream_not_found(&stream.name, &core.config().account_id))
+        }
+    }
+}
+
+pub fn sequence_string(incarnation: u64, shard: u32, offset: u64) -> String {
+    SequenceNumber { incarnation, shard_index: shard, offset }.to_string()
+}
+
+pub fn shard_error(core: &Core, error: ShardError, stream: &str, shard: &str) -> ApiError {
+    let account = &core.config().account_id;
+    match error {
+        ShardError::Missing => ApiError::shard_does_not_exist(shard, stream, account),
+        ShardError::Throttled => ApiError::write_throughput_exceeded(shard, stream, account),
+        ShardError::Engine(engine::Error::DiskFull) => {
+            ApiError::service_unavailable("The server's disk is full; the record was not written.")
+        }
+        ShardError::Engine(engine::Error::Sealed { .. }) => ApiError::resource_in_use(format!(
+            "Shard {shard} in stream {stream} under account {account} is closed; retry."
+        )),
+        ShardError::Engine(e) => ApiError::internal(e.to_string()),
+    }
+}
+
+fn parse_hash_key(value: &str) -> Result<u128, ApiError> {
+    value.parse::<u128>().map_err(|_| ApiError::explicit_hash_key_out_of_range(value))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes.
+
+struct Routed {
+    core: usize,
+    incarnation: u64,
+    shard: u32,
+}
+
+fn route(stream: &StreamMeta, hash_key: u128, cores: usize) -> Option<Routed> {
+    stream.route(hash_key).map(|s| Routed {
+        core: s.core % cores,
+        incarnation: stream.incarnation,
+        shard: s.index,
+    })
+}
+
+async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
+    let stream_ref = r.stream_ref()?;
+    let hash_key = match &r.explicit_hash_key {
+        Some(value) => parse_hash_key(value)?,
+        None => hash::hash_key(r.partition_key.as_bytes()),
+    };
+    if let Some(seq) = &r.sequence_number_for_ordering {
+        if SequenceNumber::parse(seq).is_none() {
+            return Err(ApiError::invalid_sequence_number_for_ordering(
+                seq,
+                stream_ref.name(),
+                &core.config().account_id,
+            ));
+        }
+    }
+    let record = NewRecord { partition_key: Bytes::from(r.partition_key.clone()), data: r.data };
+    // A reshard may close the routed shard between lookup and append: route again.
+    for _attempt in 0..3 {
+        let handle = stream_handle(core, &stream_ref)?;
+        let stream = handle.meta();
+        require_active(core, stream)?;
+        let routed = route(stream, hash_key, core.cores)
+            .ok_or_else(|| ApiError::internal("no open shard covers the hash key"))?;
+        let shard_id = catalog::shard_id(routed.shard);
+        let records = vec![record.clone()];
+        let outcome = core
+            .call(routed.core, |reply| Msg::Append {
+                incarnation: routed.incarnation,
+                shard: routed.shard,
+                records,
+                reply,
+            })
+            .await
+            .ok_or_else(|| ApiError::internal("shard owner unavailable"))?;
+        match outcome {
+            Ok(outcome) => {
+                let Some(result) = outcome.result else {
+                    return Err(ApiError::write_throughput_exceeded(
+                        &shard_id,
+                        &stream.name,
+                        &core.config().account_id,
+                    ));
+                };
+                return Ok(spate_proto::to_json(&out::PutRecordOutput {
+                    shard_id,
+                    sequence_number: sequence_string(
+                        routed.incarnation,
+                        routed.shard,
+                        result.first_offset,
+                    ),
+                    encryption_type: None,
+                }));
+            }
+            Err(ShardError::Engine(engine::Error::Sealed { .. })) | Err(ShardError::Missing) => {
+                glommio::yield_if_needed().await;
+                continue;
+            }
+            Err(e) => return Err(shard_error(core, e, &stream.name, &shard_id)),
+        }
+    }
+    Err(ApiError::service_unavailable("The shard is being resharded; retry."))
+}
+
+async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
+    let stream_ref = r.stream_ref()?;
+    let total: usize = r.records.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
+    if total > engine::limits::PUT_RECORDS_BYTES_MAX {
+        return Err(ApiError::invalid_argument("Records size exceeds 5 MB limit"));
+    }
+    let mut hash_keys = Vec::with_capacity(r.records.len());
+    for entry in &r.records {
+        hash_keys.push(match &entry.explicit_hash_key {
+            Some(value) => parse_hash_key(value)?,
+            None => hash::hash_key(entry.partition_key.as_bytes()),
+        });
+    }
+    let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; r.records.len()];
+    let account = core.config().account_id.clone();
+    for _attempt in 0..3 {
+        let handle = stream_handle(core, &stream_ref)?;
+        let stream = handle.meta();
+        require_active(core, stream)?;
+        // Group the still-pending entries by shard, keeping request order within each group.
+        let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<u32, usize> = HashMap::new();
+        for (i, key) in hash_keys.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let routed = route(stream, *key, core.cores)
+                .ok_or_else(|| ApiError::internal("no open shard covers the hash key"))?;
+            let g = *group_of.entry(routed.shard).or_insert_with(|| {
+                groups.push((Routed { ..routed }, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(i);
+        }
+        if groups.is_empty() {
+            break;
+        }
+        // Send every group first, then collect: the owning cores work in parallel.
+        let mut waiting = Vec::with_capacity(groups.len());
+        for (routed, indexes) in &groups {
+            let records: Vec<NewRecord> = indexes
+                .iter()
+                .map(|&i| NewRecord {
+                    partition_key: Bytes::from(r.records[i].partition_key.clone()),
+                    data: r.records[i].data.clone(),
+                })
+                .collect();
+            let (reply, rx) = oneshot::channel();
+            core.send(
+                routed.core,
+                Msg::Append {
+                    incarnation: routed.incarnation,
+                    shard: routed.shard,
+                    records,
+                    reply,
+                },
+            )
+            .await;
+            waiting.push(rx);
+        }
+        for ((routed, indexes), rx) in groups.iter().zip(waiting) {
+            let shard_id = catalog::shard_id(routed.shard);
+            match rx.await {
+                Ok(Ok(outcome)) => {
+                    let mut next = outcome.result.map(|r| r.first_offset);
+                    for (k, &i) in indexes.iter().enumerate() {
+                        results[i] = Some(if outcome.accepted[k] {
+                            let offset = next.expect("accepted records were appended");
+                            next = Some(offset + 1);
+                            out::PutRecordsResultEntry::ok(
+                                shard_id.clone(),
+                                sequence_string(routed.incarnation, routed.shard, offset),
+                            )
+                        } else {
+                            out::PutRecordsResultEntry::failed(
+                                &ApiError::write_throughput_exceeded(
+                                    &shard_id,
+                                    &stream.name,
+                                    &account,
+                                ),
+                            )
+                        });
+                    }
+                }
+                Ok(Err(ShardError::Engine(engine::Error::Sealed { .. })))
+                | Ok(Err(ShardError::Missing)) => {} // re-routed on the next attempt
+                Ok(Err(e)) => {
+                    let error = shard_error(core, e, &stream.name, &shard_id);
+                    let error = if error.status() >= 500 {
+                        ApiError::new(spate_proto::ErrorKind::InternalFailure, error.message)
+                    } else {
+                        error
+                    };
+                    for &i in indexes {
+                        results[i] = Some(out::PutRecordsResultEntry::failed(&error));
+                    }
+                }
+                Err(_) => {
+                    for &i in indexes {
+                        results[i] = Some(out::PutRecordsResultEntry::failed(&ApiError::internal(
+                            "shard owner unavailable",
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    let records: Vec<out::PutRecordsResultEntry> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                out::PutRecordsResultEntry::failed(&ApiError::internal(
+                    "The shard is being resharded; retry.",
+                ))
+            })
+        })
+        .collect();
+    let failed = records.iter().filter(|r| r.error_code.is_some()).count() as i32;
+    Ok(spate_proto::to_json(&out::PutRecordsOutput {
+        failed_record_count: Some(failed),
+        records,
+        encryption_type: None,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads.
+
+fn find_shard<'a>(
+    core: &Core,
+    stream: &'a StreamMeta,
+    shard_id: &str,
+) -> Result<&'a ShardMeta, ApiError> {
+    catalog::parse_shard_id(shard_id)
+        .and_then(|index| stream.shard(index))
+        .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, &core.config().account_id))
+}
+
+async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiResult {
+    let handle = stream_handle(core, &r.stream_ref()?)?;
+    let stream = handle.meta();
+    require_active(core, stream)?;
+    let shard = find_shard(core, stream, &r.shard_id)?;
+    let account = &core.config().account_id;
+    let position = r.position()?;
+    let check_sequence = |seq: &str| -> Result<u64, ApiError> {
+        let parsed = SequenceNumber::parse(seq).ok_or_else(|| {
+            ApiError::invalid_starting_sequence_number(seq, &r.shard_id, &stream.name, account)
+        })?;
+        if parsed.incarnation != stream.incarnation {
+            return Err(ApiError::sequence_number_wrong_stream(
+                seq,
+                &r.shard_id,
+                &stream.name,
+                account,
+            ));
+        }
+        if parsed.shard_index != shard.index {
+            return Err(ApiError::sequence_number_wrong_shard(
+                &catalog::shard_id(parsed.shard_index),
+                &r.shard_id,
+            ));
+        }
+        Ok(parsed.offset)
+    };
+    let stream_name = stream.name.as_str();
+    let query = |q: PositionQuery| {
+        let (incarnation, index, owner) =
+            (stream.incarnation, shard.index, shard.core % core.cores);
+        async move {
+            core.call(owner, |reply| Msg::Position { incarnation, shard: index, query: q, reply })
+                .await
+                .ok_or_else(|| ApiError::internal("shard owner unavailable"))?
+                .map_err(|e| shard_error(core, e, stream_name, &catalog::shard_id(index)))
+        }
+    };
+    let offset = match position {
+        IteratorPosition::TrimHorizon => query(PositionQuery::TrimHorizon).await?,
+        IteratorPosition::Latest => query(PositionQuery::Latest).await?,
+        IteratorPosition::AtTimestamp(ts) => {
+            query(PositionQuery::Timestamp(ts.as_millis())).await?
+        }
+        IteratorPosition::AtSequenceNumber(seq) => check_sequence(&seq)?,
+        IteratorPosition::AfterSequenceNumber(seq) => check_sequence(&seq)? + 1,
+    };
+    let token = IteratorToken {
+        incarnation: stream.incarnation,
+        shard_index: shard.index,
+        offset,
+        issued_ms: core.now_ms(),
+    };
+    Ok(spate_proto::to_json(&out::GetShardIteratorOutput {
+        shard_iterator: core.keys.encode(token),
+    }))
+}
+
+pub fn child_shards(stream: &StreamMeta, index: u32) -> Vec<out::ChildShard> {
+    stream
+        .children_of(index)
+        .into_iter()
+        .map(|child| out::ChildShard {
+            shard_id: child.shard_id(),
+            parent_shards: [child.parent, child.adjacent_parent]
+                .into_iter()
+                .flatten()
+                .map(catalog::shard_id)
+                .collect(),
+            hash_key_range: out::HashKeyRange {
+                starting_hash_key: child.starting_hash_key.to_string(),
+                ending_hash_key: child.ending_hash_key.to_string(),
+            },
+        })
+        .collect()
+}
+
+pub fn wire_record(incarnation: u64, shard: u32, record: engine::Record) -> out::Record {
+    out::Record {
+        sequence_number: sequence_string(incarnation, shard, record.offset),
+        approximate_arrival_timestamp: Timestamp::from_millis(record.arrival_ms),
+        data: record.data,
+        partition_key: String::from_utf8_lossy(&record.partition_key).into_owned(),
+        encryption_type: None,
+    }
+}
+
+async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
+    let now = core.now_ms();
+    let token = match core.keys.decode(&r.shard_iterator, now) {
+        Ok(token) => token,
+        Err(IteratorError::Invalid) => return Err(ApiError::invalid_shard_iterator()),
+        Err(IteratorError::Expired { issued_ms }) => {
+            return Err(ApiError::expired_iterator(issued_ms, now));
+        }
+    };
+    let catalog = core.catalog();
+    let account = &core.config().account_id;
+    let shard_id = catalog::shard_id(token.shard_index);
+    let stream = catalog
+        .stream_by_incarnation(token.incarnation)
+        .filter(|s| s.status != StreamStatus::Deleting)
+        .ok_or_else(|| {
+            ApiError::resource_not_found(format!(
+                "Shard {shard_id} in stream (deleted) under account {account} does not exist"
+            ))
+        })?;
+    if let Some(arn) = &r.stream_arn {
+        if spate_proto::parse_stream_arn(arn).is_none_or(|a| a.name != stream.name) {
+            return Err(ApiError::invalid_argument(format!(
+                "StreamARN {arn} does not match the stream of the shard iterator."
+            )));
+        }
+    }
+    let shard = stream
+        .shard(token.shard_index)
+        .ok_or_else(|| ApiError::shard_does_not_exist(&shard_id, &stream.name, account))?;
+    let limit = r.limit.map_or(engine::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
+    let (incarnation, index, offset) = (token.incarnation, token.shard_index, token.offset);
+    let reply = core
+        .call(shard.core % core.cores, |reply| Msg::Read {
+            incarnation,
+            shard: index,
+            offset,
+            limit,
+            reply,
+        })
+        .await
+        .ok_or_else(|| ApiError::internal("shard owner unavailable"))?;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(ShardError::Throttled) => {
+            return Err(ApiError::throughput_exceeded(format!(
+                "Rate exceeded for shard {shard_id} in stream {} under account {account}.",
+                stream.name
+            )));
+        }
+        Err(e) => return Err(shard_error(core, e, &stream.name, &shard_id)),
+    };
+    let last_arrival = reply.records.last().map(|r| r.arrival_ms);
+    let millis_behind_latest = if reply.next_offset >= reply.tip {
+        0
+    } else {
+        (now - last_arrival.or(reply.tip_arrival_ms).unwrap_or(now)).max(0)
+    };
+    let closed_end = reply.sealed.or(shard.ending_offset);
+    let at_end = closed_end.is_some_and(|end| reply.next_offset >= end);
+    let next_shard_iterator = (!at_end).then(|| {
+        core.keys.encode(IteratorToken {
+            incarnation,
+            shard_index: index,
+            offset: reply.next_offset,
+            issued_ms: now,
+        })
+    });
+    let child_shards = at_end.then(|| child_shards(stream, index));
+    core.metrics.shard(&stream.name, &shard_id, |c| c.iterator_age_ms = millis_behind_latest);
+    let records = reply.records.into_iter().map(|r| wire_record(incarnation, index, r)).collect();
+    Ok(spate_proto::to_json(&out::GetRecordsOutput {
+        records,
+        next_shard_iterator,
+        millis_behind_latest,
+        child_shards,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Describing.
+
+pub fn wire_status(status: StreamStatus) -> spate_proto::types::StreamStatus {
+    use spate_proto::types::StreamStatus as W;
+    match status {
+        StreamStatus::Creating => W::Creating,
+        StreamStatus::Active => W::Active,
+        StreamStatus::Updating => W::Updating,
+        StreamStatus::Deleting => W::Deleting,
+    }
+}
+
+pub fn wire_mode(mode: StreamMode) -> StreamModeDetails {
+    use spate_proto::types::StreamMode as W;
+    StreamModeDetails {
+        stream_mode: match mode {
+            StreamMode::Provisioned => W::Provisioned,
+            StreamMode::OnDemand => W::OnDemand,
+        },
+    }
+}
+
+pub fn wire_shard(stream: &StreamMeta, shard: &ShardMeta) -> out::Shard {
+    out::Shard {
+        shard_id: shard.shard_id(),
+        parent_shard_id: shard.parent.map(catalog::shard_id),
+        adjacent_parent_shard_id: shard.adjacent_parent.map(catalog::shard_id),
+        hash_key_range: out::HashKeyRange {
+            starting_hash_key: shard.starting_hash_key.to_string(),
+            ending_hash_key: shard.ending_hash_key.to_string(),
+        },
+        sequence_number_range: out::SequenceNumberRange {
+            starting_sequence_number: sequence_string(stream.incarnation, shard.index, 0),
+            ending_sequence_number: shard
+                .ending_offset
+                .map(|end| sequence_string(stream.incarnation, shard.index, end.saturating_sub(1))),
+        },
+    }
+}
+
+fn describe_stream(core: &Rc<Core>, r: DescribeStreamInput) -> ApiResult {
+    let handle = stream_handle(core, &r.stream_ref()?)?;
+    let stream = handle.meta();
+    let config = core.config();
+    let limit = r.limit.map_or(100, |l| l as usize);
+    let start_after = r.exclusive_start_shard_id.as_deref().and_then(catalog::parse_shard_id);
+    let mut shards: Vec<&ShardMeta> =
+        stream.shards.iter().filter(|s| start_after.is_none_or(|after| s.index > after)).collect();
+    shards.sort_by_key(|s| s.index);
+    let has_more_shards = shards.len() > limit;
+    shards.truncate(limit);
+    Ok(spate_proto::to_json(&out::DescribeStreamOutput {
+        stream_description: out::StreamDescription {
+            stream_name: stream.name.clone(),
+            stream_arn: stream.arn(&config.region, &config.account_id),
+            stream_status: wire_status(stream.status),
+            stream_mode_details: Some(wire_mode(stream.mode)),
+            shards: shards.into_iter().map(|s| wire_shard(stream, s)).collect(),
+            has_more_shards,
+            retention_period_hours: stream.retention_hours as i32,
+            stream_creation_timestamp: Timestamp::from_millis(stream.created_ms),
+            enhanced_monitoring: out::EnhancedMetrics::none(),
+            encryption_type: Some(spate_proto::types::EncryptionType::None),
+            key_id: None,
+        },
+    }))
+}
+
+pub fn describe_summary(core: &Core, handle: &StreamHandle) -> Vec<u8> {
+    let stream = handle.meta();
+    let config = core.config();
+    spate_proto::to_json(&out::DescribeStreamSummaryOutput {
+        stream_description_summary: out::StreamDescriptionSummary {
+            stream_name: stream.name.clone(),
+            stream_arn: stream.arn(&config.region, &config.account_id),
+            stream_status: wire_status(stream.status),
+            stream_mode_details: Some(wire_mode(stream.mode)),
+            retention_period_hours: stream.retention_hours as i32,
+            stream_creation_timestamp: Timestamp::from_millis(stream.created_ms),
+            enhanced_monitoring: out::EnhancedMetrics::none(),
+            encryption_type: Some(spate_proto::types::EncryptionType::None),
+            key_id: None,
+            open_shard_count: stream.open_shard_count() as i32,
+            consumer_count: Some(stream.consumers.len() as i32),
+        },
+    })
+}
+
+fn list_streams(core: &Rc<Core>, r: ListStreamsInput) -> ApiResult {
+    let catalog = core.catalog();
+    let config = core.config();
+    let limit = r.limit.map_or(100, |l| l as usize);
+    let after = match &r.next_token {
+        Some(token) => Some(decode_token(token).ok_or_else(ApiError::invalid_next_token)?),
+        None => r.exclusive_start_stream_name.clone(),
+    };
+    let mut names: Vec<&StreamMeta> = catalog
+        .streams
+        .values()
+        .filter(|s| after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str()))
+        .collect();
+    let has_more_streams = names.len() > limit;
+    names.truncate(limit);
+    let next_token = has_more_streams.then(|| encode_token(&names.last().unwrap().name));
+    Ok(spate_proto::to_json(&out::ListStreamsOutput {
+        stream_names: names.iter().map(|s| s.name.clone()).collect(),
+        has_more_streams,
+        next_token,
+        stream_summaries: Some(
+            names
+                .iter()
+                .map(|s| out::StreamSummary {
+                    stream_name: s.name.clone(),
+                    stream_arn: s.arn(&config.region, &config.account_id),
+                    stream_status: wire_status(s.status),
+                    stream_mode_details: Some(wire_mode(s.mode)),
+                    stream_creation_timestamp: Some(Timestamp::from_millis(s.created_ms)),
+                })
+                .collect(),
+        ),
+    }))
+}
+
+fn encode_token(text: &str) -> String {
+    spate_proto::base64::encode(text.as_bytes())
+}
+
+fn decode_token(token: &str) -> Option<String> {
+    spate_proto::base64::decode(token).ok().and_then(|b| String::from_utf8(b).ok())
+}
+
+fn list_shards(core: &Rc<Core>, r: ListShardsInput) -> ApiResult {
+    let config = core.config();
+    // NextToken: "<stream name>\n<incarnation>\n<last shard index>\n<issued ms>".
+    let (handle, start_after) = match r.stream_ref()? {
+        Some(stream) => {
+            let after = r.exclusive_start_shard_id.as_deref().and_then(catalog::parse_shard_id);
+            (stream_handle(core, &stream)?, after)
+        }
+        None => {
+            let token = r.next_token.as_deref().unwrap_or_default();
+            let text = decode_token(token).ok_or_else(ApiError::invalid_next_token)?;
+            let parts: Vec<&str> = text.split('\n').collect();
+            let [name, incarnation, last, issued] = parts[..] else {
+                return Err(ApiError::invalid_next_token());
+            };
+            let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
+            if core.now_ms() - issued > 300_000 {
+                return Err(ApiError::expired_next_token(format!(
+                    "The timestamp in the nextToken {token} is expired."
+                )));
+            }
+            let handle = stream_handle(core, &StreamRef::Name(name.to_string()))?;
+            if handle.meta().incarnation.to_string() != incarnation {
+                return Err(ApiError::invalid_next_token());
+            }
+            (handle, last.parse::<u32>().ok())
+        }
+    };
+    if let Some(filter) = &r.shard_filter {
+        filter.check()?;
+    }
+    let stream = handle.meta();
+    let limit = r.max_results.map_or(1000, |m| m as usize);
+    let now = core.now_ms();
+    let retention_start = now - stream.retention_hours as i64 * 3_600_000;
+    let mut shards: Vec<&ShardMeta> = stream.shards.iter().collect();
+    shards.sort_by_key(|s| s.index);
+    let present: Vec<u32> = shards.iter().map(|s| s.index).collect();
+    let keep = |s: &ShardMeta| -> bool {
+        let Some(filter) = &r.shard_filter else { return true };
+        let open_at = |t: i64| s.created_ms <= t && s.closed_ms.is_none_or(|c| c > t);
+        match filter.r#type {
+            ShardFilterType::AfterShardId => {
+                let after = filter.shard_id.as_deref().and_then(catalog::parse_shard_id);
+                after.is_none_or(|a| s.index > a)
+            }
+            ShardFilterType::AtLatest => s.is_open(),
+            ShardFilterType::AtTrimHorizon => {
+                // The shards at the trim horizon: those with no parent still retained.
+                ![s.parent, s.adjacent_parent].into_iter().flatten().any(|p| present.contains(&p))
+                    && s.closed_ms.is_none_or(|c| c > retention_start)
+            }
+            ShardFilterType::FromTrimHorizon => s.closed_ms.is_none_or(|c| c > retention_start),
+            ShardFilterType::AtTimestamp => {
+                let t = filter.timestamp.map_or(now, |t| t.as_millis());
+                open_at(t) || (t < stream.created_ms && s.parent.is_none())
+            }
+            ShardFilterType::FromTimestamp => {
+                let t = filter.timestamp.map_or(now, |t| t.as_millis());
+                s.closed_ms.is_none_or(|c| c > t)
+            }
+        }
+    };
+    let mut selected: Vec<&ShardMeta> = shards
+        .into_iter()
+        .filter(|s| start_after.is_none_or(|a| s.index > a))
+        .filter(|s| keep(s))
+        .collect();
+    let more = selected.len() > limit;
+    selected.truncate(limit);
+    let next_token = more.then(|| {
+        encode_token(&format!(
+            "{}\n{}\n{}\n{}",
+            stream.name,
+            stream.incarnation,
+            selected.last().unwrap().index,
+            now
+        ))
+    });
+    let _ = config;
+    Ok(spate_proto::to_json(&out::ListShardsOutput {
+        shards: selected.into_iter().map(|s| wire_shard(stream, s)).collect(),
+        next_token,
+    }))
+}
+
+fn list_tags_for_stream(core: &Rc<Core>, r: ListTagsForStreamInput) -> ApiResult {
+    let handle = stream_handle(core, &r.stream_ref()?)?;
+    let stream = handle.meta();
+    let limit = r.limit.map_or(50, |l| l as usize);
+    let mut tags: Vec<(&String, &String)> = stream
+        .tags
+        .iter()
+        .filter(|(k, _)| r.exclusive_start_tag_key.as_ref().is_none_or(|s| k.as_str() > s.as_str()))
+        .collect();
+    let has_more_tags = tags.len() > limit;
+    tags.truncate(limit);
+    Ok(spate_proto::to_json(&out::ListTagsForStreamOutput {
+        tags: tags
+            .into_iter()
+            .map(|(k, v)| out::Tag { key: k.clone(), value: Some(v.clone()) })
+            .collect(),
+        has_more_tags,
+    }))
+}
+
+fn describe_limits(core: &Rc<Core>) -> Vec<u8> {
+    let catalog = core.catalog();
+    let on_demand = catalog.streams.values().filter(|s| s.mode == StreamMode::OnDemand).count();
+    spate_proto::to_json(&out::DescribeLimitsOutput {
+        shard_limit: core.config().shards_max as i32,
+        open_shard_count: catalog.shard_count_total() as i32,
+        on_demand_stream_count: on_demand as i32,
+        on_demand_stream_count_limit: 50,
+    })
+}

@@ -1,0 +1,592 @@
+//! The controller (core 0): every operation that changes the catalog runs here, one at a time.
+//!
+//! A change is: validate against the master catalog, do the storage work on the owning cores
+//! (open, seal or drop shard logs), persist the new catalog (atomic write + fsync), publish the
+//! snapshot to every core, and only then answer. Reads of the catalog run on any core from its
+//! snapshot (see `api.rs`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engine::GlommioStorage;
+use spate_proto::requests::{
+    ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
+    ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
+};
+use spate_proto::responses as out;
+use spate_proto::types::{ConsumerStatus, Timestamp};
+use spate_proto::{ApiError, Request, StreamRef, parse_request};
+
+use crate::api::{ApiResult, StreamHandle, stream_handle};
+use crate::catalog::{
+    self, CATALOG_FILE, Catalog, ConsumerMeta, ShardMeta, StreamMeta, StreamMode, StreamStatus,
+};
+use crate::core::{Core, Msg};
+use crate::hash;
+
+/// Tags per stream (AWS: 50).
+pub const TAGS_PER_STREAM_MAX: usize = 50;
+/// Shards of a new ON_DEMAND stream, as on AWS.
+pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
+
+pub struct Controller {
+    catalog: RefCell<Catalog>,
+    lock: glommio::sync::Semaphore,
+}
+
+impl Controller {
+    pub fn new(catalog: Catalog) -> Controller {
+        Controller { catalog: RefCell::new(catalog), lock: glommio::sync::Semaphore::new(1) }
+    }
+
+    /// Startup work once every core is serving: finish interrupted creations and deletions.
+    pub async fn start(&self, core: &Rc<Core>) {
+        let _permit = self.lock.acquire_permit(1).await;
+        let pending: Vec<StreamMeta> = self
+            .catalog
+            .borrow()
+            .streams
+            .values()
+            .filter(|s| {
+                matches!(
+                    s.status,
+                    StreamStatus::Creating | StreamStatus::Deleting | StreamStatus::Updating
+                )
+            })
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let mut catalog = self.catalog.borrow().clone();
+        for stream in pending {
+            match stream.status {
+                StreamStatus::Deleting => {
+                    drop_stream_everywhere(core, stream.incarnation).await;
+                    catalog.streams.remove(&stream.name);
+                }
+                _ => {
+                    if let Some(s) = catalog.streams.get_mut(&stream.name) {
+                        s.status = StreamStatus::Active;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.commit(core, catalog).await {
+            tracing::error!("finishing interrupted catalog changes: {}", e.message);
+        }
+    }
+
+    /// Persists and publishes a new catalog version.
+    pub(crate) async fn commit(
+        &self,
+        core: &Rc<Core>,
+        mut catalog: Catalog,
+    ) -> Result<(), ApiError> {
+        catalog.version = self.catalog.borrow().version + 1;
+        persist(core, &catalog).await?;
+        *self.catalog.borrow_mut() = catalog.clone();
+        core.publish(Arc::new(catalog)).await;
+        Ok(())
+    }
+
+    /// Publishes without persisting (transient states such as UPDATING).
+    pub(crate) async fn publish_transient(&self, core: &Rc<Core>, mut catalog: Catalog) {
+        catalog.version = self.catalog.borrow().version + 1;
+        *self.catalog.borrow_mut() = catalog.clone();
+        core.publish(Arc::new(catalog)).await;
+    }
+
+    pub fn snapshot(&self) -> Catalog {
+        self.catalog.borrow().clone()
+    }
+}
+
+async fn persist(core: &Core, catalog: &Catalog) -> Result<(), ApiError> {
+    engine::log::write_file_atomic(
+        &GlommioStorage,
+        &core.config().data_dir,
+        CATALOG_FILE,
+        catalog.to_json(),
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("persisting the catalog: {e}")))
+}
+
+/// Runs one catalog-changing operation on the controller.
+pub async fn execute(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Vec<u8>) {
+    let controller = core.controller.as_ref().expect("controller core");
+    let _permit = controller.lock.acquire_permit(1).await;
+    let result = match parse_request(operation, &body) {
+        Err(e) => Err(e),
+        Ok(request) => run(core, controller, request).await,
+    };
+    match result {
+        Ok(body) => (200, body),
+        Err(e) => (e.status(), e.to_json()),
+    }
+}
+
+async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiResult {
+    match request {
+        Request::CreateStream(r) => create_stream(core, controller, r).await,
+        Request::DeleteStream(r) => delete_stream(core, controller, r).await,
+        Request::IncreaseStreamRetentionPeriod(r) => retention(core, controller, r, true).await,
+        Request::DecreaseStreamRetentionPeriod(r) => retention(core, controller, r, false).await,
+        Request::AddTagsToStream(r) => {
+            let stream = r.stream_ref()?;
+            add_tags(core, controller, &stream, r.tags).await
+        }
+        Request::RemoveTagsFromStream(r) => {
+            let stream = r.stream_ref()?;
+            remove_tags(core, controller, &stream, r.tag_keys).await
+        }
+        Request::TagResource(r) => match r.resource_ref()? {
+            ResourceRef::Stream(s) => add_tags(core, controller, &arn_ref(s), r.tags).await,
+            ResourceRef::Consumer(_) => Err(ApiError::invalid_argument(
+                "Tagging stream consumers is not supported by this server.",
+            )),
+        },
+        Request::UntagResource(r) => match r.resource_ref()? {
+            ResourceRef::Stream(s) => remove_tags(core, controller, &arn_ref(s), r.tag_keys).await,
+            ResourceRef::Consumer(_) => Err(ApiError::invalid_argument(
+                "Tagging stream consumers is not supported by this server.",
+            )),
+        },
+        Request::RegisterStreamConsumer(r) => register_consumer(core, controller, r).await,
+        Request::DeregisterStreamConsumer(r) => deregister_consumer(core, controller, r).await,
+        Request::SplitShard(r) => crate::reshard::split_shard(core, controller, r).await,
+        Request::MergeShards(r) => crate::reshard::merge_shards(core, controller, r).await,
+        Request::UpdateShardCount(r) => {
+            crate::reshard::update_shard_count(core, controller, r).await
+        }
+        Request::UpdateStreamMode(r) => {
+            crate::reshard::update_stream_mode(core, controller, r).await
+        }
+        other => Err(ApiError::internal(format!(
+            "{} is not a controller operation",
+            other.operation().name()
+        ))),
+    }
+}
+
+fn arn_ref(arn: spate_proto::StreamArn) -> StreamRef {
+    StreamRef::Arn { region: arn.region, account: arn.account, name: arn.name }
+}
+
+/// Looks a stream up in the controller's master catalog (not a snapshot).
+pub fn master_stream(
+    core: &Core,
+    controller: &Controller,
+    stream: &StreamRef,
+) -> Result<StreamMeta, ApiError> {
+    let config = core.config();
+    if let StreamRef::Arn { region, account, name } = stream {
+        if region != &config.region || account != &config.account_id {
+            return Err(ApiError::stream_not_found(name, account));
+        }
+    }
+    controller
+        .catalog
+        .borrow()
+        .streams
+        .get(stream.name())
+        .cloned()
+        .ok_or_else(|| ApiError::stream_not_found(stream.name(), &config.account_id))
+}
+
+/// The core with the fewest open shards (ties: lowest id), counting `extra` placements.
+pub fn least_loaded_core(catalog: &Catalog, cores: usize, extra: &[usize]) -> usize {
+    let mut load = vec![0usize; cores];
+    for stream in catalog.streams.values() {
+        for shard in stream.open_shards() {
+            load[shard.core % cores] += 1;
+        }
+    }
+    for &c in extra {
+        load[c] += 1;
+    }
+    (0..cores).min_by_key(|&c| (load[c], c)).unwrap_or(0)
+}
+
+/// Opens the given shards' logs on their owning cores.
+pub async fn open_shards(
+    core: &Rc<Core>,
+    incarnation: u64,
+    shards: &[ShardMeta],
+) -> Result<(), ApiError> {
+    let mut by_core: BTreeMap<usize, Vec<(u64, u32)>> = BTreeMap::new();
+    for s in shards {
+        by_core.entry(s.core % core.cores).or_default().push((incarnation, s.index));
+    }
+    for (owner, list) in by_core {
+        let result = core
+            .call(owner, |reply| Msg::Open { shards: list, reply })
+            .await
+            .unwrap_or_else(|| Err("core unavailable".into()));
+        result.map_err(ApiError::internal)?;
+    }
+    Ok(())
+}
+
+async fn drop_stream_everywhere(core: &Rc<Core>, incarnation: u64) {
+    for owner in 0..core.cores {
+        core.call(owner, |reply| Msg::DropStream { incarnation, reply }).await;
+    }
+    let _ = std::fs::remove_dir_all(catalog::stream_dir(&core.config().data_dir, incarnation));
+}
+
+async fn create_stream(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: CreateStreamInput,
+) -> ApiResult {
+    let config = core.config();
+    let mode = match r.stream_mode_details.map(|d| d.stream_mode) {
+        Some(spate_proto::types::StreamMode::OnDemand) => StreamMode::OnDemand,
+        _ => StreamMode::Provisioned,
+    };
+    let shard_count = match (mode, r.shard_count) {
+        (StreamMode::OnDemand, _) => ON_DEMAND_INITIAL_SHARDS,
+        (StreamMode::Provisioned, Some(n)) => n as u32,
+        (StreamMode::Provisioned, None) => {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value null at 'shardCount' failed to satisfy \
+                 constraint: Member must not be null",
+            ));
+        }
+    };
+    let mut catalog = controller.snapshot();
+    if catalog.streams.contains_key(&r.stream_name) {
+        return Err(ApiError::stream_in_use(&r.stream_name, &config.account_id));
+    }
+    if shard_count > config.shards_per_stream_max
+        || catalog.shard_count_total() as u64 + shard_count as u64 > config.shards_max as u64
+    {
+        return Err(ApiError::shard_limit_exceeded(
+            &config.account_id,
+            &config.region,
+            catalog.shard_count_total() as u64,
+            config.shards_max as u64,
+            shard_count as u64,
+        ));
+    }
+    if let Some(tags) = &r.tags {
+        if tags.len() > TAGS_PER_STREAM_MAX {
+            return Err(ApiError::too_many_tags(
+                &r.stream_name,
+                &config.account_id,
+                TAGS_PER_STREAM_MAX,
+            ));
+        }
+    }
+    let now = core.now_ms();
+    let incarnation = catalog.next_incarnation.max(1);
+    catalog.next_incarnation = incarnation + 1;
+    let mut placed = Vec::new();
+    let shards: Vec<ShardMeta> = hash::even_ranges(shard_count)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (start, end))| {
+            let owner = least_loaded_core(&catalog, core.cores, &placed);
+            placed.push(owner);
+            ShardMeta {
+                index: i as u32,
+                starting_hash_key: start,
+                ending_hash_key: end,
+                parent: None,
+                adjacent_parent: None,
+                core: owner,
+                created_ms: now,
+                ending_offset: None,
+                closed_ms: None,
+            }
+        })
+        .collect();
+    let stream = StreamMeta {
+        name: r.stream_name.clone(),
+        incarnation,
+        created_ms: now,
+        status: StreamStatus::Creating,
+        mode,
+        retention_hours: engine::limits::RETENTION_HOURS_DEFAULT,
+        tags: r.tags.unwrap_or_default(),
+        shards: shards.clone(),
+        next_shard_index: shard_count,
+        consumers: Vec::new(),
+        shard_count_updates_ms: Vec::new(),
+    };
+    catalog.streams.insert(stream.name.clone(), stream);
+    controller.commit(core, catalog.clone()).await?;
+    // The logs exist on disk before the stream turns ACTIVE.
+    open_shards(core, incarnation, &shards).await?;
+    if let Some(s) = catalog.streams.get_mut(&r.stream_name) {
+        s.status = StreamStatus::Active;
+    }
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
+
+async fn delete_stream(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: DeleteStreamInput,
+) -> ApiResult {
+    let stream = master_stream(core, controller, &r.stream_ref()?)?;
+    if !stream.consumers.is_empty() && !r.enforce_consumer_deletion.unwrap_or(false) {
+        return Err(ApiError::resource_in_use(format!(
+            "Stream {} under account {} has registered consumers. Set EnforceConsumerDeletion \
+             to delete them with the stream.",
+            stream.name,
+            core.config().account_id
+        )));
+    }
+    let mut catalog = controller.snapshot();
+    if let Some(s) = catalog.streams.get_mut(&stream.name) {
+        s.status = StreamStatus::Deleting;
+    }
+    controller.commit(core, catalog.clone()).await?;
+    drop_stream_everywhere(core, stream.incarnation).await;
+    catalog.streams.remove(&stream.name);
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
+
+async fn retention(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: RetentionPeriodInput,
+    increase: bool,
+) -> ApiResult {
+    let stream = master_stream(core, controller, &r.stream_ref()?)?;
+    r.check_bounds()?;
+    let hours = r.retention_period_hours as i64;
+    let current = stream.retention_hours as i64;
+    if increase && hours < current {
+        return Err(ApiError::retention_increase_too_short(hours, &stream.name, current));
+    }
+    if !increase && hours > current {
+        return Err(ApiError::retention_decrease_too_long(hours, &stream.name, current));
+    }
+    let mut catalog = controller.snapshot();
+    catalog.streams.get_mut(&stream.name).expect("present").retention_hours = hours as u32;
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
+
+async fn add_tags(
+    core: &Rc<Core>,
+    controller: &Controller,
+    stream: &StreamRef,
+    tags: BTreeMap<String, String>,
+) -> ApiResult {
+    let meta = master_stream(core, controller, stream)?;
+    let mut merged = meta.tags.clone();
+    merged.extend(tags);
+    if merged.len() > TAGS_PER_STREAM_MAX {
+        return Err(ApiError::too_many_tags(
+            &meta.name,
+            &core.config().account_id,
+            TAGS_PER_STREAM_MAX,
+        ));
+    }
+    let mut catalog = controller.snapshot();
+    catalog.streams.get_mut(&meta.name).expect("present").tags = merged;
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
+
+async fn remove_tags(
+    core: &Rc<Core>,
+    controller: &Controller,
+    stream: &StreamRef,
+    keys: Vec<String>,
+) -> ApiResult {
+    let meta = master_stream(core, controller, stream)?;
+    let mut catalog = controller.snapshot();
+    let tags = &mut catalog.streams.get_mut(&meta.name).expect("present").tags;
+    for key in keys {
+        tags.remove(&key);
+    }
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumers (enhanced fan-out registrations).
+
+fn consumer_status(status: &str) -> ConsumerStatus {
+    match status {
+        "CREATING" => ConsumerStatus::Creating,
+        "DELETING" => ConsumerStatus::Deleting,
+        _ => ConsumerStatus::Active,
+    }
+}
+
+fn wire_consumer(core: &Core, stream: &StreamMeta, c: &ConsumerMeta) -> out::Consumer {
+    let config = core.config();
+    out::Consumer {
+        consumer_name: c.name.clone(),
+        consumer_arn: stream.consumer_arn(&config.region, &config.account_id, c),
+        consumer_status: consumer_status(&c.status),
+        consumer_creation_timestamp: Timestamp::from_millis(c.creation_epoch_seconds * 1000),
+    }
+}
+
+async fn register_consumer(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: RegisterStreamConsumerInput,
+) -> ApiResult {
+    let arn = r.stream()?;
+    let stream = master_stream(core, controller, &arn_ref(arn))?;
+    let config = core.config();
+    let stream_arn = stream.arn(&config.region, &config.account_id);
+    if stream.consumers.iter().any(|c| c.name == r.consumer_name) {
+        return Err(ApiError::consumer_in_use(&r.consumer_name, &stream_arn));
+    }
+    if stream.consumers.len() >= config.consumers_per_stream_max as usize {
+        return Err(ApiError::limit_exceeded(format!(
+            "Consumer limit of {} reached for stream {stream_arn}.",
+            config.consumers_per_stream_max
+        )));
+    }
+    let consumer = ConsumerMeta {
+        name: r.consumer_name.clone(),
+        creation_epoch_seconds: core.now_ms() / 1000,
+        status: "ACTIVE".into(),
+    };
+    let mut catalog = controller.snapshot();
+    catalog.streams.get_mut(&stream.name).expect("present").consumers.push(consumer.clone());
+    controller.commit(core, catalog).await?;
+    // Registration has no storage work: the consumer is ACTIVE once the catalog is durable.
+    let mut answer = wire_consumer(core, &stream, &consumer);
+    answer.consumer_status = ConsumerStatus::Creating;
+    Ok(spate_proto::to_json(&out::RegisterStreamConsumerOutput { consumer: answer }))
+}
+
+/// Resolves a consumer reference against a catalog.
+fn find_consumer<'a>(
+    core: &Core,
+    catalog: &'a Catalog,
+    consumer: &ConsumerRef,
+) -> Result<(&'a StreamMeta, &'a ConsumerMeta), ApiError> {
+    let config = core.config();
+    let (stream_name, consumer_name, created, shown) = match consumer {
+        ConsumerRef::Arn(a) => (
+            a.stream_name.clone(),
+            a.consumer_name.clone(),
+            Some(a.creation_secs),
+            a.consumer_name.clone(),
+        ),
+        ConsumerRef::Name { stream, consumer_name } => {
+            (stream.name.clone(), consumer_name.clone(), None, consumer_name.clone())
+        }
+    };
+    let stream_arn =
+        format!("arn:aws:kinesis:{}:{}:stream/{stream_name}", config.region, config.account_id);
+    let stream = catalog
+        .streams
+        .get(&stream_name)
+        .ok_or_else(|| ApiError::consumer_not_found(&shown, &stream_arn))?;
+    let found = stream
+        .consumers
+        .iter()
+        .find(|c| {
+            c.name == consumer_name && created.is_none_or(|t| t as i64 == c.creation_epoch_seconds)
+        })
+        .ok_or_else(|| ApiError::consumer_not_found(&shown, &stream_arn))?;
+    Ok((stream, found))
+}
+
+pub fn resolve_consumer(
+    core: &Core,
+    consumer: &ConsumerRef,
+) -> Result<(StreamHandle, ConsumerMeta), ApiError> {
+    let catalog = core.catalog();
+    let (stream, found) = find_consumer(core, &catalog, consumer)?;
+    let (name, found) = (stream.name.clone(), found.clone());
+    Ok((StreamHandle { catalog, name }, found))
+}
+
+async fn deregister_consumer(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: ConsumerInput,
+) -> ApiResult {
+    let consumer = r.consumer_ref()?;
+    let catalog = controller.snapshot();
+    let (stream, found) = find_consumer(core, &catalog, &consumer)?;
+    let (stream_name, consumer_name) = (stream.name.clone(), found.name.clone());
+    let incarnation = stream.incarnation;
+    let mut catalog = catalog.clone();
+    catalog
+        .streams
+        .get_mut(&stream_name)
+        .expect("present")
+        .consumers
+        .retain(|c| c.name != consumer_name);
+    controller.commit(core, catalog).await?;
+    // End live subscriptions of this consumer on every core.
+    for owner in 0..core.cores {
+        let name = consumer_name.clone();
+        core.call(owner, |reply| Msg::EndConsumer { incarnation, consumer: name, reply }).await;
+    }
+    Ok(Vec::new())
+}
+
+pub fn describe_consumer(core: &Rc<Core>, r: ConsumerInput) -> ApiResult {
+    let consumer = r.consumer_ref()?;
+    let catalog = core.catalog();
+    let (stream, found) = find_consumer(core, &catalog, &consumer)?;
+    let config = core.config();
+    let c = wire_consumer(core, stream, found);
+    Ok(spate_proto::to_json(&out::DescribeStreamConsumerOutput {
+        consumer_description: out::ConsumerDescription {
+            consumer_name: c.consumer_name,
+            consumer_arn: c.consumer_arn,
+            consumer_status: c.consumer_status,
+            consumer_creation_timestamp: c.consumer_creation_timestamp,
+            stream_arn: stream.arn(&config.region, &config.account_id),
+        },
+    }))
+}
+
+pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult {
+    let arn = r.stream()?;
+    let handle = stream_handle(core, &arn_ref(arn))?;
+    let stream = handle.meta();
+    let limit = r.max_results.map_or(100, |m| m as usize);
+    let skip = match &r.next_token {
+        Some(token) => spate_proto::base64::decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<usize>().ok())
+            .ok_or_else(ApiError::invalid_next_token)?,
+        None => 0,
+    };
+    let all: Vec<out::Consumer> =
+        stream.consumers.iter().map(|c| wire_consumer(core, stream, c)).collect();
+    let page: Vec<out::Consumer> = all.iter().skip(skip).take(limit).cloned().collect();
+    let next_token = (skip + page.len() < all.len())
+        .then(|| spate_proto::base64::encode((skip + page.len()).to_string().as_bytes()));
+    Ok(spate_proto::to_json(&out::ListStreamConsumersOutput { consumers: page, next_token }))
+}
+
+pub fn list_tags_for_resource(core: &Rc<Core>, r: ListTagsForResourceInput) -> ApiResult {
+    match r.resource_ref()? {
+        ResourceRef::Stream(arn) => {
+            let handle = stream_handle(core, &arn_ref(arn))?;
+            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput {
+                tags: out::Tag::from_map(&handle.meta().tags),
+            }))
+        }
+        ResourceRef::Consumer(arn) => {
+            resolve_consumer(core, &ConsumerRef::Arn(arn))?;
+            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput { tags: Vec::new() }))
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! One core: the shards it owns, its catalog snapshot, its metrics, and the cross-core messages
+//! it serves. Every core runs the same code; core 0 also runs the controller (see `control.rs`).
+//!
+//! Cross-core traffic goes only through the glommio channel mesh (`Msg`), with replies on
+//! oneshot channels. A shard's log is touched only by its owning core, so the data path takes
+//! no locks. Records cross cores as `Bytes` views of the owner's mmap (no copy).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::limits::GET_RECORDS_BYTES_MAX;
+use engine::{
+    AppendResult, Clock, GlommioStorage, LogConfig, NewRecord, Record, ShardIdentity, ShardLog,
+    SystemClock,
+};
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+
+use crate::catalog::{self, Catalog, StreamStatus};
+use crate::config::{Config, Durability};
+use crate::http::ShutdownSignal;
+use crate::iterator::IteratorKeys;
+use crate::metrics::{CoreMetrics, MetricsSnapshot};
+use crate::quota::ShardQuotas;
+
+/// Messages between cores. Every request carries its reply channel.
+pub enum Msg {
+    Append {
+        incarnation: u64,
+        shard: u32,
+        records: Vec<NewRecord>,
+        reply: oneshot::Sender<Result<AppendOutcome, ShardError>>,
+    },
+    Read {
+        incarnation: u64,
+        shard: u32,
+        offset: u64,
+        limit: usize,
+        reply: oneshot::Sender<Result<ReadReply, ShardError>>,
+    },
+    Position {
+        incarnation: u64,
+        shard: u32,
+        query: PositionQuery,
+        reply: oneshot::Sender<Result<u64, ShardError>>,
+    },
+    Open {
+        shards: Vec<(u64, u32)>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Seal {
+        incarnation: u64,
+        shard: u32,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    DropStream {
+        incarnation: u64,
+        reply: oneshot::Sender<()>,
+    },
+    Publish {
+        catalog: Arc<Catalog>,
+        reply: oneshot::Sender<()>,
+    },
+    Control {
+        operation: String,
+        body: bytes::Bytes,
+        reply: oneshot::Sender<(u16, Vec<u8>)>,
+    },
+    Metrics {
+        reply: oneshot::Sender<MetricsSnapshot>,
+    },
+    /// Starts a SubscribeToShard pusher on the shard's owning core.
+    Subscribe(Box<crate::fanout::SubscribeRequest>),
+    /// Ends the live subscriptions of a deregistered consumer.
+    EndConsumer {
+        incarnation: u64,
+        consumer: String,
+        reply: oneshot::Sender<()>,
+    },
+    /// Reopens a sealed shard whose reshard never reached the catalog (crash recovery).
+    Unseal {
+        incarnation: u64,
+        shard: u32,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+#[derive(Debug)]
+pub enum ShardError {
+    /// This core does not own (or no longer has) the shard.
+    Missing,
+    /// Over the shard's quota.
+    Throttled,
+    Engine(engine::Error),
+}
+
+/// Per-record outcome of an append: the first offset of the accepted records, plus, in request
+/// order within the shard, which records were throttled.
+#[derive(Debug)]
+pub struct AppendOutcome {
+    pub result: Option<AppendResult>,
+    /// `accepted[i]` is false for a record rejected by the write quota.
+    pub accepted: Vec<bool>,
+}
+
+#[derive(Debug)]
+pub struct ReadReply {
+    pub records: Vec<Record>,
+    pub next_offset: u64,
+    /// The shard's next offset (its tip).
+    pub tip: u64,
+    pub tip_arrival_ms: Option<i64>,
+    pub sealed: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum PositionQuery {
+    Latest,
+    TrimHorizon,
+    Timestamp(i64),
+}
+
+/// What every core shares: set up once by `main`.
+pub struct Shared {
+    pub config: Config,
+    pub iterator_key: [u8; 32],
+    pub catalog: Catalog,
+    pub signals: crate::systemd::SignalFlag,
+    pub ready: std::sync::mpsc::Sender<Result<usize, String>>,
+}
+
+pub struct OwnedShard {
+    pub log: Rc<ShardLog<GlommioStorage>>,
+    pub quotas: ShardQuotas,
+    pub stream: String,
+    pub shard_id: String,
+}
+
+pub struct Core {
+    pub id: usize,
+    pub cores: usize,
+    pub shared: Arc<Shared>,
+    pub catalog: RefCell<Arc<Catalog>>,
+    pub shards: RefCell<HashMap<(u64, u32), Rc<OwnedShard>>>,
+    senders: Option<Senders<Msg>>,
+    pub metrics: CoreMetrics,
+    pub keys: IteratorKeys,
+    pub clock: Rc<dyn Clock>,
+    pub controller: Option<crate::control::Controller>,
+    pub shutdown: ShutdownSignal,
+    pub subscriptions: crate::fanout::Subscriptions,
+    request_counter: std::cell::Cell<u64>,
+}
+
+impl Core {
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// A fresh request id (per core, unique within the process run).
+    pub fn request_id(&self) -> String {
+        let n = self.request_counter.get() + 1;
+        self.request_counter.set(n);
+        let salt = (self.shared.iterator_key[0] as u64) << 8 | self.shared.iterator_key[1] as u64;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (self.now_ms() as u64) & 0xffff_ffff,
+            self.id,
+            salt & 0xfff,
+            (n >> 48) & 0xfff,
+            n & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Sends `msg` to `core` (or handles it here) and awaits the reply.
+    pub async fn call<T>(
+        self: &Rc<Self>,
+        core: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> Msg,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let msg = make(tx);
+        self.send(core, msg).await;
+        rx.await.ok()
+    }
+
+    /// Delivers a message without waiting for its reply.
+    pub async fn send(self: &Rc<Self>, core: usize, msg: Msg) {
+        if core == self.id || self.senders.is_none() {
+            let me = self.clone();
+            glommio::spawn_local(async move { me.handle(msg).await }).detach();
+        } else if let Some(senders) = &self.senders {
+            if senders.send_to(core, msg).await.is_err() {
+                tracing::warn!(core, "peer core is gone; message dropped");
+            }
+        }
+    }
+
+    pub fn owned(&self, incarnation: u64, shard: u32) -> Option<Rc<OwnedShard>> {
+        self.shards.borrow().get(&(incarnation, shard)).cloned()
+    }
+
+    fn log_config(&self) -> LogConfig {
+        let durability = match self.config().durability {
+            Durability::Always => engine::Durability::Always,
+            Durability::Interval { interval } => {
+                engine::Durability::Interval { interval_ms: interval.as_millis() as u64 }
+            }
+            Durability::Never => engine::Durability::Never,
+        };
+        LogConfig { segment_bytes: engine::limits::SEGMENT_BYTES_DEFAULT, durability }
+    }
+
+    async fn open_shard(self: &Rc<Self>, incarnation: u64, index: u32) -> Result<(), String> {
+        if self.owned(incarnation, index).is_some() {
+            return Ok(());
+        }
+        let catalog = self.catalog();
+        let (stream, shard_id) = match catalog.stream_by_incarnation(incarnation) {
+            Some(s) => (s.name.clone(), catalog::shard_id(index)),
+            None => (format!("incarnation-{incarnation}"), catalog::shard_id(index)),
+        };
+        let dir: PathBuf = catalog::shard_dir(&self.config().data_dir, incarnation, index);
+        let log = ShardLog::open(
+            GlommioStorage,
+            self.clock.clone(),
+            dir.clone(),
+            ShardIdentity { incarnation, shard_index: index },
+            self.log_config(),
+        )
+        .await
+        .map_err(|e| format!("opening {}: {e}", dir.display()))?;
+        let quotas = ShardQuotas::new(
+            &crate::quota::QuotaLimits::aws(self.config().quotas_enabled),
+            self.clock.monotonic_ns(),
+        );
+        let owned = OwnedShard { log: Rc::new(log), quotas, stream, shard_id };
+        self.metrics.shard(&owned.stream, &owned.shard_id, |c| c.open = Some(true));
+        self.shards.borrow_mut().insert((incarnation, index), Rc::new(owned));
+        Ok(())
+    }
+
+    /// Serves one message (on the owning core).
+    pub async fn handle(self: Rc<Self>, msg: Msg) {
+        match msg {
+            Msg::Append { incarnation, shard, records, reply } => {
+                let result = self.append_local(incarnation, shard, records).await;
+                let _ = reply.send(result);
+            }
+            Msg::Read { incarnation, shard, offset, limit, reply } => {
+                let _ = reply.send(self.read_local(incarnation, shard, offset, limit));
+            }
+            Msg::Position { incarnation, shard, query, reply } => {
+                let result = match self.owned(incarnation, shard) {
+                    None => Err(ShardError::Missing),
+                    Some(owned) => match query {
+                        PositionQuery::Latest => Ok(owned.log.next_offset()),
+                        PositionQuery::TrimHorizon => Ok(owned.log.trim_horizon()),
+                        PositionQuery::Timestamp(ms) => {
+                            owned.log.offset_at_timestamp(ms).map_err(ShardError::Engine)
+                        }
+                    },
+                };
+                let _ = reply.send(result);
+            }
+            Msg::Open { shards, reply } => {
+                let mut result = Ok(());
+                for (incarnation, index) in shards {
+                    if let Err(e) = self.open_shard(incarnation, index).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Msg::Seal { incarnation, shard, reply } => {
+                let result = match self.owned(incarnation, shard) {
+                    None => {
+                        Err(format!("shard {shard} of {incarnation} is not on core {}", self.id))
+                    }
+                    Some(owned) => owned.log.seal().await.map_err(|e| e.to_string()),
+                };
+                if let Some(owned) = self.owned(incarnation, shard) {
+                    self.metrics.shard(&owned.stream, &owned.shard_id, |c| c.open = Some(false));
+                }
+                let _ = reply.send(result);
+            }
+            Msg::DropStream { incarnation, reply } => {
+                let doomed: Vec<Rc<OwnedShard>> = {
+                    let mut shards = self.shards.borrow_mut();
+                    let keys: Vec<(u64, u32)> =
+                        shards.keys().filter(|k| k.0 == incarnation).copied().collect();
+                    keys.iter().filter_map(|k| shards.remove(k)).collect()
+                };
+                for owned in &doomed {
+                    let _ = owned.log.close().await;
+                    self.metrics.forget_stream(&owned.stream);
+                    let _ = std::fs::remove_dir_all(owned.log.dir());
+                }
+                self.subscriptions.end_stream(incarnation);
+                let _ = reply.send(());
+            }
+            Msg::Publish { catalog, reply } => {
+                self.install_catalog(catalog);
+                let _ = reply.send(());
+            }
+            Msg::Control { operation, body, reply } => {
+                let answer = match &self.controller {
+                    Some(_) => crate::control::execute(&self, &operation, body).await,
+                    None => (500, proto_internal("control request reached a non-controller core")),
+                };
+                let _ = reply.send(answer);
+            }
+            Msg::Metrics { reply } => {
+                let _ = reply.send(self.metrics.snapshot());
+            }
+            Msg::Subscribe(request) => crate::fanout::start_on_owner(&self, *request).await,
+            Msg::EndConsumer { incarnation, consumer, reply } => {
+                self.subscriptions.end_consumer(incarnation, &consumer);
+                let _ = reply.send(());
+            }
+            Msg::Unseal { incarnation, shard, reply } => {
+                let result = match self.owned(incarnation, shard) {
+                    None => {
+                        Err(format!("shard {shard} of {incarnation} is not on core {}", self.id))
+                    }
+                    Some(owned) => owned.log.unseal().await.map_err(|e| e.to_string()),
+                };
+                let _ = reply.send(result);
+            }
+            Msg::Stop { reply } => {
+                self.shutdown.trigger();
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    pub fn install_catalog(&self, catalog: Arc<Catalog>) {
+        let mut current = self.catalog.borrow_mut();
+        if catalog.version >= current.version {
+            *current = catalog;
+        }
+    }
+
+    async fn append_local(
+        &self,
+        incarnation: u64,
+        shard: u32,
+        records: Vec<NewRecord>,
+    ) -> Result<AppendOutcome, ShardError> {
+        let owned = self.owned(incarnation, shard).ok_or(ShardError::Missing)?;
+        let now = self.clock.monotonic_ns();
+        // Quotas decide per record, in order; throttled records are left out of the batch.
+        let accepted: Vec<bool> = records
+            .iter()
+            .map(|r| owned.quotas.try_write(now, (r.data.len() + r.partition_key.len()) as u64))
+            .collect();
+        let throttled = accepted.iter().filter(|a| !**a).count() as u64;
+        let batch: Vec<NewRecord> =
+            records.into_iter().zip(accepted.iter()).filter_map(|(r, a)| a.then_some(r)).collect();
+        let bytes: u64 = batch.iter().map(|r| (r.data.len() + r.partition_key.len()) as u64).sum();
+        let count = batch.len() as u64;
+        let result = if batch.is_empty() {
+            None
+        } else {
+            Some(owned.log.append(&batch).await.map_err(ShardError::Engine)?)
+        };
+        self.metrics.shard(&owned.stream, &owned.shard_id, |c| {
+            c.incoming_bytes += bytes;
+            c.incoming_records += count;
+            c.write_throttled += throttled;
+            c.write_utilization = owned.quotas.write_utilization(now);
+        });
+        Ok(AppendOutcome { result, accepted })
+    }
+
+    fn read_local(
+        &self,
+        incarnation: u64,
+        shard: u32,
+        offset: u64,
+        limit: usize,
+    ) -> Result<ReadReply, ShardError> {
+        let owned = self.owned(incarnation, shard).ok_or(ShardError::Missing)?;
+        let now = self.clock.monotonic_ns();
+        if !owned.quotas.try_read_call(now) {
+            self.metrics.shard(&owned.stream, &owned.shard_id, |c| c.read_throttled += 1);
+            return Err(ShardError::Throttled);
+        }
+        let batch =
+            owned.log.read(offset, limit, GET_RECORDS_BYTES_MAX).map_err(ShardError::Engine)?;
+        let bytes: u64 =
+            batch.records.iter().map(|r| (r.data.len() + r.partition_key.len()) as u64).sum();
+        owned.quotas.charge_read_bytes(now, bytes);
+        let tip = owned.log.next_offset();
+        let tip_arrival_ms = owned.log.last_arrival_ms();
+        self.metrics.shard(&owned.stream, &owned.shard_id, |c| {
+            c.outgoing_bytes += bytes;
+            c.outgoing_records += batch.records.len() as u64;
+            c.get_records_calls += 1;
+            c.read_utilization = owned.quotas.read_utilization(now);
+        });
+        Ok(ReadReply {
+            records: batch.records,
+            next_offset: batch.next_offset,
+            tip,
+            tip_arrival_ms,
+            sealed: owned.log.sealed(),
+        })
+    }
+
+    /// Every core's metrics, merged into Prometheus text.
+    pub async fn scrape(self: &Rc<Self>) -> String {
+        let mut snapshots = Vec::with_capacity(self.cores);
+        for core in 0..self.cores {
+            if let Some(s) = self.call(core, |reply| Msg::Metrics { reply }).await {
+                snapshots.push(s);
+            }
+        }
+        crate::metrics::render(&snapshots)
+    }
+
+    /// Publishes a catalog snapshot to every core and waits until all have installed it.
+    pub async fn publish(self: &Rc<Self>, catalog: Arc<Catalog>) {
+        self.install_catalog(catalog.clone());
+        for core in 0..self.cores {
+            if core != self.id {
+                let catalog = catalog.clone();
+                self.call(core, |reply| Msg::Publish { catalog, reply }).await;
+            }
+        }
+    }
+}
+
+fn proto_internal(message: &str) -> Vec<u8> {
+    spate_proto::ApiError::internal(message).to_json()
+}
+
+/// Runs one core until shutdown: joins the mesh, opens its shards, serves HTTP.
+pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> Result<(), String> {
+    let (id, senders, receivers) = match mesh {
+        Some(mesh) => {
+            let (senders, receivers) = mesh.join().await.map_err(|_| "mesh join failed")?;
+            (senders.peer_id(), Some(senders), Some(receivers))
+        }
+        None => (0, None, None),
+    };
+    let cores = shared.config.cores;
+    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    let controller = (id == 0).then(|| crate::control::Controller::new(shared.catalog.clone()));
+    let core = Rc::new(Core {
+        id,
+        cores,
+        catalog: RefCell::new(Arc::new(shared.catalog.clone())),
+        shards: RefCell::new(HashMap::new()),
+        senders,
+        metrics: CoreMetrics::default(),
+        keys: IteratorKeys::new(shared.iterator_key),
+        clock,
+        controller,
+        shutdown: ShutdownSignal::new(),
+        subscriptions: crate::fanout::Subscriptions::default(),
+        request_counter: std::cell::Cell::new(0),
+        shared: shared.clone(),
+    });
+    // Serve peers: one task per incoming channel, one task per message (bounded).
+    let inflight = Rc::new(glommio::sync::Semaphore::new(8192));
+    if let Some(mut receivers) = receivers {
+        for (_, stream) in receivers.streams() {
+            let core = core.clone();
+            let inflight = inflight.clone();
+            glommio::spawn_local(async move {
+                while let Some(msg) = stream.recv().await {
+                    let Ok(permit) = inflight.acquire_static_permit(1).await else { break };
+                    let core = core.clone();
+                    glommio::spawn_local(async move {
+                        core.handle(msg).await;
+                        drop(permit);
+                    })
+                    .detach();
+                }
+            })
+            .detach();
+        }
+    }
+    // Open the shards placed on this core (open and closed: closed ones stay readable).
+    let catalog = core.catalog();
+    for stream in catalog.streams.values() {
+        if stream.status == StreamStatus::Deleting {
+            continue;
+        }
+        for shard in &stream.shards {
+            if shard.core % cores == id {
+                core.open_shard(stream.incarnation, shard.index).await?;
+                let Some(owned) = core.owned(stream.incarnation, shard.index) else { continue };
+                match (shard.ending_offset, owned.log.sealed()) {
+                    // Closed in the catalog: the log was sealed before the commit; idempotent.
+                    (Some(_), _) => {
+                        owned.log.seal().await.map_err(|e| e.to_string())?;
+                        core.metrics
+                            .shard(&owned.stream, &owned.shard_id, |c| c.open = Some(false));
+                    }
+                    // Sealed on disk but open in the catalog: a reshard crashed before its
+                    // catalog commit. The catalog is the truth; reopen the log.
+                    (None, Some(_)) => owned.log.unseal().await.map_err(|e| e.to_string())?,
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    // Bridge process signals to this core's shutdown.
+    {
+        let signals = shared.signals.clone();
+        let shutdown = core.shutdown.clone();
+        glommio::spawn_local(async move {
+            signals.wait().await;
+            shutdown.trigger();
+        })
+        .detach();
+    }
+    spawn_maintenance(&core);
+    let listener = glommio::net::TcpListener::bind(shared.config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", shared.config.listen))?;
+    let _ = shared.ready.send(Ok(id));
+    if let Some(controller) = &core.controller {
+        controller.start(&core).await;
+    }
+    let options = crate::http::ServeOptions {
+        shutdown_timeout: shared.config.shutdown_timeout,
+        ..Default::default()
+    };
+    let handler_core = core.clone();
+    crate::http::serve_with(
+        listener,
+        move |request| crate::api::handle_http(handler_core.clone(), request),
+        core.shutdown.clone(),
+        options,
+    )
+    .await;
+    // Drain: close every log (flush + sync).
+    let owned: Vec<Rc<OwnedShard>> = core.shards.borrow().values().cloned().collect();
+    for shard in owned {
+        if let Err(e) = shard.log.close().await {
+            tracing::error!("closing {}: {e}", shard.log.dir().display());
+        }
+    }
+    // Give peers a moment to finish talking to us before the executor exits.
+    glommio::timer::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+/// Periodic work on each core: retention trims, interval syncs.
+fn spawn_maintenance(core: &Rc<Core>) {
+    let retention_core = core.clone();
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(Duration::from_secs(30)).await;
+            if retention_core.shutdown.is_triggered() {
+                break;
+            }
+            let catalog = retention_core.catalog();
+            let owned: Vec<((u64, u32), Rc<OwnedShard>)> =
+                retention_core.shards.borrow().iter().map(|(k, v)| (*k, v.clone())).collect();
+            for ((incarnation, _), shard) in owned {
+                let Some(stream) = catalog.stream_by_incarnation(incarnation) else { continue };
+                let retention_ms = stream.retention_hours as i64 * 3_600_000;
+                if let Err(e) = shard.log.enforce_retention(retention_ms).await {
+                    tracing::warn!("retention on {}: {e}", shard.log.dir().display());
+                }
+            }
+        }
+    })
+    .detach();
+    if let Durability::Interval { interval } = core.config().durability {
+        let sync_core = core.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(interval).await;
+                if sync_core.shutdown.is_triggered() {
+                    break;
+                }
+                let owned: Vec<Rc<OwnedShard>> =
+                    sync_core.shards.borrow().values().cloned().collect();
+                for shard in owned {
+                    if let Err(e) = shard.log.sync().await {
+                        tracing::warn!("sync of {}: {e}", shard.log.dir().display());
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+}

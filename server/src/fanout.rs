@@ -1,0 +1,386 @@
+//! Enhanced fan-out: SubscribeToShard event streams.
+//!
+//! The core that received the request checks the consumer and shard in its catalog snapshot,
+//! then asks the shard's owning core to start a subscription. The owner runs a pusher task that
+//! waits on the shard's append notification (no polling), reads what became durable, and sends
+//! encoded event-stream messages into a bounded channel (capacity `EVENTS_IN_FLIGHT_MAX`). The
+//! receiving core's HTTP response body drains that channel, so a slow subscriber is paced by
+//! HTTP/2 flow control or TCP backpressure all the way back to the pusher, never by buffering.
+//!
+//! Rules, as on AWS: the first event is `initial-response`; a subscription lasts 5 minutes; a
+//! second subscription by the same consumer to the same shard within 5 seconds gets
+//! ResourceInUseException; each consumer gets its own 2 MiB/s per shard; at the end of a
+//! closed shard the last event carries ChildShards.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engine::SequenceNumber;
+use engine::notify::Notify;
+use engine::quota::TokenBucket;
+use futures_channel::{mpsc, oneshot};
+use hyper::Response;
+use spate_proto::eventstream;
+use spate_proto::requests::{ConsumerRef, SubscribeToShardInput};
+use spate_proto::responses as out;
+use spate_proto::{ApiError, IteratorPosition, Request};
+
+use crate::api::{child_shards, json, wire_record};
+use crate::catalog;
+use crate::core::{Core, Msg, OwnedShard};
+use crate::http::Body;
+
+/// How long a subscription lasts.
+pub const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(300);
+/// A second subscription (same consumer, same shard) within this window is refused.
+pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
+/// Events encoded but not yet taken by the HTTP connection, per subscription.
+pub const EVENTS_IN_FLIGHT_MAX: usize = 2;
+/// An empty event is pushed after this long without records, so clients see liveness.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Bytes per second per consumer per shard.
+pub const CONSUMER_BYTES_PER_SECOND: f64 = (2 << 20) as f64;
+/// Bytes of keys and data in one event at most.
+pub const EVENT_BYTES_MAX: usize = 2 << 20;
+
+type Key = (u64, u32, String);
+
+struct Live {
+    started_ms: i64,
+    cancelled: Rc<Cell<Option<&'static str>>>,
+    wake: Rc<Notify>,
+}
+
+/// The live subscriptions of the shards this core owns.
+#[derive(Default)]
+pub struct Subscriptions {
+    live: RefCell<HashMap<Key, Live>>,
+}
+
+impl Subscriptions {
+    fn cancel_where(&self, reason: &'static str, f: impl Fn(&Key) -> bool) {
+        for (key, live) in self.live.borrow().iter() {
+            if f(key) {
+                live.cancelled.set(Some(reason));
+                live.wake.notify_all();
+            }
+        }
+    }
+
+    pub fn end_consumer(&self, incarnation: u64, consumer: &str) {
+        self.cancel_where("consumer", |k| k.0 == incarnation && k.2 == consumer);
+    }
+
+    pub fn end_stream(&self, incarnation: u64) {
+        self.cancel_where("stream", |k| k.0 == incarnation);
+    }
+}
+
+/// What the receiving core sends the owner to start a subscription.
+pub struct SubscribeRequest {
+    pub incarnation: u64,
+    pub shard: u32,
+    pub stream_name: String,
+    pub consumer_name: String,
+    pub position: IteratorPosition,
+    pub events: mpsc::Sender<Bytes>,
+    pub reply: oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// Handles a SubscribeToShard HTTP request on the receiving core.
+pub async fn subscribe(core: Rc<Core>, body: Bytes, request_id: String) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let result = start(&core, body).await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.type_name().to_string(),
+    };
+    core.metrics.request("SubscribeToShard", &outcome, started.elapsed().as_secs_f64());
+    match result {
+        Ok(events) => Response::builder()
+            .status(200)
+            .header("content-type", eventstream::CONTENT_TYPE)
+            .header("x-amzn-RequestId", &request_id)
+            .body(crate::http::stream_body_until(events, &core.shutdown))
+            .expect("valid response"),
+        Err(error) => json(error.status(), error.to_json(), &request_id),
+    }
+}
+
+async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+    let Request::SubscribeToShard(r) = spate_proto::parse_request("SubscribeToShard", &body)?
+    else {
+        return Err(ApiError::internal("parsed another operation"));
+    };
+    let SubscribeToShardInput { consumer_arn: _, shard_id, starting_position } = &r;
+    let consumer = r.consumer()?;
+    let position = starting_position.position()?;
+    let (handle, consumer_meta) =
+        crate::control::resolve_consumer(core, &ConsumerRef::Arn(consumer))?;
+    let stream = handle.meta();
+    let account = &core.config().account_id;
+    let shard = catalog::parse_shard_id(shard_id)
+        .and_then(|i| stream.shard(i))
+        .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
+    let (events, receiver) = mpsc::channel(EVENTS_IN_FLIGHT_MAX);
+    let request = SubscribeRequest {
+        incarnation: stream.incarnation,
+        shard: shard.index,
+        stream_name: stream.name.clone(),
+        consumer_name: consumer_meta.name.clone(),
+        position,
+        events,
+        reply: oneshot::channel().0,
+    };
+    let (reply, answer) = oneshot::channel();
+    let request = SubscribeRequest { reply, ..request };
+    core.send(shard.core % core.cores, Msg::Subscribe(Box::new(request))).await;
+    answer.await.map_err(|_| ApiError::internal("shard owner unavailable"))??;
+    Ok(receiver)
+}
+
+/// On the owning core: registers the subscription and spawns its pusher.
+pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
+    let SubscribeRequest {
+        incarnation,
+        shard,
+        stream_name,
+        consumer_name,
+        position,
+        events,
+        reply,
+    } = request;
+    let account = core.config().account_id.clone();
+    let shard_id = catalog::shard_id(shard);
+    let Some(owned) = core.owned(incarnation, shard) else {
+        let _ = reply.send(Err(ApiError::shard_not_found(&shard_id, &stream_name, &account)));
+        return;
+    };
+    let now = core.now_ms();
+    let key: Key = (incarnation, shard, consumer_name.clone());
+    {
+        let mut live = core.subscriptions.live.borrow_mut();
+        if let Some(existing) = live.get(&key) {
+            if existing.cancelled.get().is_none()
+                && now - existing.started_ms < RESUBSCRIBE_WINDOW_MS
+            {
+                let _ = reply.send(Err(ApiError::resource_in_use(format!(
+                    "Another active subscription exists for consumer {consumer_name} on shard \
+                     {shard_id} in stream {stream_name} under account {account}."
+                ))));
+                return;
+            }
+            // A newer subscription replaces the older one.
+            existing.cancelled.set(Some("replaced"));
+            existing.wake.notify_all();
+        }
+        let cancelled = Rc::new(Cell::new(None));
+        let wake = Rc::new(Notify::default());
+        live.insert(key.clone(), Live { started_ms: now, cancelled, wake });
+    }
+    let (cancelled, wake) = {
+        let live = core.subscriptions.live.borrow();
+        let l = &live[&key];
+        (l.cancelled.clone(), l.wake.clone())
+    };
+    let start = match &position {
+        IteratorPosition::TrimHorizon => Ok(owned.log.trim_horizon()),
+        IteratorPosition::Latest => Ok(owned.log.next_offset()),
+        IteratorPosition::AtTimestamp(t) => owned
+            .log
+            .offset_at_timestamp(t.as_millis())
+            .map_err(|e| ApiError::internal(e.to_string())),
+        IteratorPosition::AtSequenceNumber(s) | IteratorPosition::AfterSequenceNumber(s) => {
+            let after = matches!(position, IteratorPosition::AfterSequenceNumber(_));
+            match SequenceNumber::parse(s) {
+                Some(seq) if seq.incarnation == incarnation && seq.shard_index == shard => {
+                    Ok(seq.offset + after as u64)
+                }
+                _ => Err(ApiError::invalid_argument(format!(
+                    "Invalid StartingSequenceNumber {s} for shard {shard_id} in stream \
+                     {stream_name} under account {account}."
+                ))),
+            }
+        }
+    };
+    let start = match start {
+        Ok(offset) => offset,
+        Err(e) => {
+            core.subscriptions.live.borrow_mut().remove(&key);
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    let _ = reply.send(Ok(()));
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let pusher = Pusher {
+            core: core.clone(),
+            owned,
+            incarnation,
+            shard,
+            stream_name,
+            consumer_name,
+            cancelled,
+            wake,
+        };
+        pusher.run(start, events).await;
+        let mut live = core.subscriptions.live.borrow_mut();
+        if live.get(&key).is_some_and(|l| l.started_ms == now) {
+            live.remove(&key);
+        }
+    })
+    .detach();
+}
+
+struct Pusher {
+    core: Rc<Core>,
+    owned: Rc<OwnedShard>,
+    incarnation: u64,
+    shard: u32,
+    stream_name: String,
+    consumer_name: String,
+    cancelled: Rc<Cell<Option<&'static str>>>,
+    wake: Rc<Notify>,
+}
+
+/// Sends one message, waiting while the channel is full. False if the subscriber is gone.
+async fn send(events: &mut mpsc::Sender<Bytes>, message: Bytes) -> bool {
+    let ready = futures_lite::future::poll_fn(|cx| events.poll_ready(cx)).await;
+    ready.is_ok() && events.start_send(message).is_ok()
+}
+
+impl Pusher {
+    async fn run(self, mut offset: u64, mut events: mpsc::Sender<Bytes>) {
+        let core = &self.core;
+        let log = &self.owned.log;
+        let shard_id = catalog::shard_id(self.shard);
+        let metric = |f: &dyn Fn(&mut crate::metrics::ConsumerCursor)| {
+            core.metrics.consumer(&self.stream_name, &self.consumer_name, &shard_id, |c| f(c));
+        };
+        metric(&|c| c.active = true);
+        if !send(&mut events, eventstream::encode_initial_response()).await {
+            metric(&|c| c.active = false);
+            return;
+        }
+        let deadline = std::time::Instant::now() + SUBSCRIPTION_LIFETIME;
+        let mut budget = TokenBucket::new(
+            CONSUMER_BYTES_PER_SECOND,
+            CONSUMER_BYTES_PER_SECOND,
+            core.clock.monotonic_ns(),
+        );
+        let mut last_event = std::time::Instant::now();
+        loop {
+            if let Some(reason) = self.cancelled.get() {
+                if reason != "replaced" {
+                    let error = ApiError::resource_not_found(match reason {
+                        "consumer" => format!(
+                            "Consumer {} of stream {} was deregistered.",
+                            self.consumer_name, self.stream_name
+                        ),
+                        _ => format!("Stream {} was deleted.", self.stream_name),
+                    });
+                    send(&mut events, eventstream::encode_error(&error)).await;
+                }
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            let now_ns = core.clock.monotonic_ns();
+            if !budget.has_tokens(now_ns) {
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let batch =
+                match log.read(offset, engine::limits::GET_RECORDS_COUNT_MAX, EVENT_BYTES_MAX) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        send(
+                            &mut events,
+                            eventstream::encode_error(&ApiError::internal(e.to_string())),
+                        )
+                        .await;
+                        break;
+                    }
+                };
+            let tip = log.next_offset();
+            let sealed_end = log.sealed();
+            let at_end = sealed_end.is_some_and(|end| batch.next_offset >= end);
+            if !batch.records.is_empty() || at_end || last_event.elapsed() >= HEARTBEAT {
+                let bytes: u64 = batch
+                    .records
+                    .iter()
+                    .map(|r| (r.data.len() + r.partition_key.len()) as u64)
+                    .sum();
+                budget.charge(now_ns, bytes as f64);
+                let count = batch.records.len() as u64;
+                let last_arrival = batch.records.last().map(|r| r.arrival_ms);
+                let now_ms = core.now_ms();
+                let millis_behind_latest = if batch.next_offset >= tip {
+                    0
+                } else {
+                    (now_ms - last_arrival.unwrap_or(now_ms)).max(0)
+                };
+                let continuation = batch.next_offset.max(1) - 1;
+                let child_shards = at_end.then(|| {
+                    let catalog = core.catalog();
+                    catalog
+                        .stream_by_incarnation(self.incarnation)
+                        .map(|s| child_shards(s, self.shard))
+                        .unwrap_or_default()
+                });
+                let event = out::SubscribeToShardEvent {
+                    records: batch
+                        .records
+                        .into_iter()
+                        .map(|r| wire_record(self.incarnation, self.shard, r))
+                        .collect(),
+                    continuation_sequence_number: SequenceNumber {
+                        incarnation: self.incarnation,
+                        shard_index: self.shard,
+                        offset: continuation,
+                    }
+                    .to_string(),
+                    millis_behind_latest,
+                    child_shards,
+                };
+                if !send(&mut events, eventstream::encode_subscribe_event(&event)).await {
+                    break;
+                }
+                last_event = std::time::Instant::now();
+                offset = batch.next_offset;
+                metric(&|c| {
+                    c.position = offset.saturating_sub(1);
+                    c.lag_records = tip.saturating_sub(offset);
+                    c.millis_behind_latest = millis_behind_latest;
+                    c.bytes_pushed += bytes;
+                    c.records_pushed += count;
+                });
+                if at_end {
+                    break;
+                }
+                if count > 0 {
+                    continue;
+                }
+            }
+            // Wait for an append, a cancellation, or the heartbeat.
+            let wait_append = log.wait_for(offset);
+            let wait_cancel = self.wake.wait();
+            let heartbeat = glommio::timer::sleep(HEARTBEAT.saturating_sub(last_event.elapsed()));
+            futures_lite::future::or(
+                async {
+                    wait_append.await;
+                },
+                futures_lite::future::or(wait_cancel, async {
+                    heartbeat.await;
+                }),
+            )
+            .await;
+        }
+        metric(&|c| c.active = false);
+    }
+}

@@ -1,0 +1,137 @@
+//! Per-shard quotas, accounted on the shard's owning core (no sharing, no locks): writes of
+//! 1 MiB/s and 1,000 records/s; GetRecords 5 calls/s and 2 MiB/s shared by all polling
+//! consumers. The buckets are `engine::quota::TokenBucket`s driven by the core's clock.
+
+use std::cell::RefCell;
+
+use engine::quota::TokenBucket;
+
+/// The limits, AWS's by default. `enabled: false` (`spated --quotas off`) disables them all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuotaLimits {
+    pub enabled: bool,
+    pub write_bytes_per_second: f64,
+    pub write_records_per_second: f64,
+    pub read_calls_per_second: f64,
+    pub read_bytes_per_second: f64,
+    pub get_shard_iterator_calls_per_second: f64,
+}
+
+impl QuotaLimits {
+    pub fn aws(enabled: bool) -> QuotaLimits {
+        QuotaLimits {
+            enabled,
+            write_bytes_per_second: (1 << 20) as f64,
+            write_records_per_second: 1000.0,
+            read_calls_per_second: 5.0,
+            read_bytes_per_second: (2 << 20) as f64,
+            get_shard_iterator_calls_per_second: 5.0,
+        }
+    }
+}
+
+struct Buckets {
+    write_bytes: TokenBucket,
+    write_records: TokenBucket,
+    read_calls: TokenBucket,
+    read_bytes: TokenBucket,
+    iterator_calls: TokenBucket,
+}
+
+pub struct ShardQuotas {
+    enabled: bool,
+    buckets: RefCell<Buckets>,
+}
+
+impl ShardQuotas {
+    pub fn new(limits: &QuotaLimits, now_ns: u64) -> ShardQuotas {
+        let bucket = |rate: f64| TokenBucket::new(rate, rate, now_ns);
+        ShardQuotas {
+            enabled: limits.enabled,
+            buckets: RefCell::new(Buckets {
+                write_bytes: bucket(limits.write_bytes_per_second),
+                write_records: bucket(limits.write_records_per_second),
+                read_calls: bucket(limits.read_calls_per_second),
+                read_bytes: bucket(limits.read_bytes_per_second),
+                iterator_calls: bucket(limits.get_shard_iterator_calls_per_second),
+            }),
+        }
+    }
+
+    /// Admits one record of `bytes` (data plus partition key), or refuses it.
+    pub fn try_write(&self, now_ns: u64, bytes: u64) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let mut b = self.buckets.borrow_mut();
+        let b = &mut *b;
+        // Check both before taking from either.
+        let mut records = b.write_records.clone();
+        let mut data = b.write_bytes.clone();
+        if records.try_take(now_ns, 1.0) && data.try_take(now_ns, bytes as f64) {
+            b.write_records = records;
+            b.write_bytes = data;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Admits one GetRecords call: a call token, and no outstanding byte debt.
+    pub fn try_read_call(&self, now_ns: u64) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let mut b = self.buckets.borrow_mut();
+        b.read_bytes.has_tokens(now_ns) && b.read_calls.try_take(now_ns, 1.0)
+    }
+
+    /// Charges the bytes a GetRecords returned (may go into debt: a 10 MiB read is allowed and
+    /// throttles the calls of the following seconds).
+    pub fn charge_read_bytes(&self, now_ns: u64, bytes: u64) {
+        if self.enabled {
+            self.buckets.borrow_mut().read_bytes.charge(now_ns, bytes as f64);
+        }
+    }
+
+    pub fn try_get_shard_iterator(&self, now_ns: u64) -> bool {
+        !self.enabled || self.buckets.borrow_mut().iterator_calls.try_take(now_ns, 1.0)
+    }
+
+    pub fn write_utilization(&self, now_ns: u64) -> f64 {
+        let mut b = self.buckets.borrow_mut();
+        b.write_bytes.utilization(now_ns).max(b.write_records.utilization(now_ns))
+    }
+
+    pub fn read_utilization(&self, now_ns: u64) -> f64 {
+        let mut b = self.buckets.borrow_mut();
+        b.read_bytes.utilization(now_ns).max(b.read_calls.utilization(now_ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_quota_counts_records_and_bytes() {
+        let q = ShardQuotas::new(&QuotaLimits::aws(true), 0);
+        let admitted = (0..1500).filter(|_| q.try_write(0, 10)).count();
+        assert_eq!(admitted, 1000, "exactly 1000 records/s pass");
+        let q = ShardQuotas::new(&QuotaLimits::aws(true), 0);
+        let admitted = (0..20).filter(|_| q.try_write(0, 100 << 10)).count();
+        assert_eq!(admitted, 10, "exactly 1 MiB/s passes");
+        assert!(q.try_write(100_000_000, 100 << 10), "refilled after 100 ms");
+        let off = ShardQuotas::new(&QuotaLimits::aws(false), 0);
+        assert!((0..5000).all(|_| off.try_write(0, 1 << 20)));
+    }
+
+    #[test]
+    fn read_quota_calls_and_debt() {
+        let q = ShardQuotas::new(&QuotaLimits::aws(true), 0);
+        assert_eq!((0..10).filter(|_| q.try_read_call(0)).count(), 5);
+        q.charge_read_bytes(0, 10 << 20);
+        assert!(!q.try_read_call(3_000_000_000), "a 10 MiB read throttles the next seconds");
+        assert!(q.try_read_call(5_000_000_000));
+    }
+}

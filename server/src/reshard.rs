@@ -1,0 +1,418 @@
+//! Resharding on the controller: SplitShard, MergeShards, UpdateShardCount, UpdateStreamMode.
+//!
+//! Every reshard follows one crash-safe order:
+//! 1. publish the stream as UPDATING (not persisted; writes keep flowing);
+//! 2. create the children's logs on their cores (empty; nothing routes to them yet);
+//! 3. seal each parent's log on its owning core (durable seal marker = ending offset);
+//! 4. commit the catalog: parents closed with their ending offsets, children added, ACTIVE.
+//!
+//! A crash before 4 leaves the catalog as it was: on restart a parent that is sealed on disk
+//! but open in the catalog is unsealed, and the children's empty directories are never routed
+//! to (their indexes are reused). A crash after 4 finds the logs already sealed. Either way the
+//! catalog and the logs agree on one shard set, and appends acknowledged by a parent stay in it.
+//! Writes that reach a parent between 3 and 4 get `Sealed` and are re-routed by the API layer.
+
+use std::rc::Rc;
+
+use spate_proto::requests::{
+    MergeShardsInput, SplitShardInput, UpdateShardCountInput, UpdateStreamModeInput,
+};
+use spate_proto::responses as out;
+use spate_proto::{ApiError, StreamRef};
+
+use crate::api::ApiResult;
+use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
+use crate::control::{Controller, least_loaded_core, master_stream, open_shards};
+use crate::core::{Core, Msg};
+use crate::hash;
+
+/// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
+pub const SHARD_COUNT_UPDATES_PER_DAY_MAX: usize = 10;
+
+/// A reshard: which open shards close, and the new shards (children, and any intermediate
+/// shards, which are created closed and empty to keep each shard's parents at most two).
+pub struct Plan {
+    pub close: Vec<u32>,
+    pub children: Vec<ShardMeta>,
+}
+
+fn require_active(core: &Core, stream: &StreamMeta) -> Result<(), ApiError> {
+    if stream.status != StreamStatus::Active {
+        return Err(ApiError::stream_not_active(
+            &stream.name,
+            &core.config().account_id,
+            stream.status.as_str(),
+        ));
+    }
+    Ok(())
+}
+
+fn open_shard<'a>(
+    core: &Core,
+    stream: &'a StreamMeta,
+    shard_id: &str,
+) -> Result<&'a ShardMeta, ApiError> {
+    let account = &core.config().account_id;
+    let shard = catalog::parse_shard_id(shard_id)
+        .and_then(|i| stream.shard(i))
+        .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
+    if !shard.is_open() {
+        return Err(ApiError::resource_in_use(format!(
+            "Shard {shard_id} in stream {} under account {account} has already been merged or \
+             split, and thus is not eligible for merging or splitting.",
+            stream.name
+        )));
+    }
+    Ok(shard)
+}
+
+fn check_shard_limits(
+    core: &Core,
+    catalog: &Catalog,
+    stream: &StreamMeta,
+    added_open: i64,
+) -> Result<(), ApiError> {
+    let config = core.config();
+    let stream_open = stream.open_shard_count() as i64 + added_open;
+    let total_open = catalog.shard_count_total() as i64 + added_open;
+    if stream_open > config.shards_per_stream_max as i64 || total_open > config.shards_max as i64 {
+        return Err(ApiError::shard_limit_exceeded(
+            &config.account_id,
+            &config.region,
+            catalog.shard_count_total() as u64,
+            config.shards_max as u64,
+            added_open.max(0) as u64,
+        ));
+    }
+    Ok(())
+}
+
+fn new_shard(
+    catalog: &Catalog,
+    core: &Core,
+    placed: &mut Vec<usize>,
+    index: u32,
+    range: (u128, u128),
+    parents: (Option<u32>, Option<u32>),
+    now: i64,
+) -> ShardMeta {
+    let owner = least_loaded_core(catalog, core.cores, placed);
+    placed.push(owner);
+    ShardMeta {
+        index,
+        starting_hash_key: range.0,
+        ending_hash_key: range.1,
+        parent: parents.0,
+        adjacent_parent: parents.1,
+        core: owner,
+        created_ms: now,
+        ending_offset: None,
+        closed_ms: None,
+    }
+}
+
+/// Runs a plan through the crash-safe order above.
+pub async fn execute_plan(
+    core: &Rc<Core>,
+    controller: &Controller,
+    stream_name: &str,
+    plan: Plan,
+) -> Result<(), ApiError> {
+    let base = controller.snapshot();
+    let stream = base
+        .streams
+        .get(stream_name)
+        .cloned()
+        .ok_or_else(|| ApiError::stream_not_found(stream_name, &core.config().account_id))?;
+    // 1. UPDATING, visible to DescribeStream.
+    let mut updating = base.clone();
+    updating.streams.get_mut(stream_name).expect("present").status = StreamStatus::Updating;
+    controller.publish_transient(core, updating).await;
+    let result = async {
+        // 2. Children's logs.
+        open_shards(core, stream.incarnation, &plan.children).await?;
+        for child in plan.children.iter().filter(|c| c.ending_offset.is_some()) {
+            seal(core, stream.incarnation, child).await?;
+        }
+        // 3. Seal the parents.
+        let mut ends = Vec::new();
+        for &index in &plan.close {
+            let parent = stream.shard(index).expect("planned from this stream");
+            ends.push((index, seal(core, stream.incarnation, parent).await?));
+        }
+        Ok::<Vec<(u32, u64)>, ApiError>(ends)
+    }
+    .await;
+    let now = core.now_ms();
+    let mut catalog = base.clone();
+    let meta = catalog.streams.get_mut(stream_name).expect("present");
+    meta.status = StreamStatus::Active;
+    match result {
+        Ok(ends) => {
+            for (index, end) in ends {
+                let shard = meta.shards.iter_mut().find(|s| s.index == index).expect("present");
+                shard.ending_offset = Some(end);
+                shard.closed_ms = Some(now);
+            }
+            let next =
+                plan.children.iter().map(|c| c.index + 1).max().unwrap_or(meta.next_shard_index);
+            meta.next_shard_index = meta.next_shard_index.max(next);
+            meta.shards.extend(plan.children);
+            // 4. The commit point.
+            controller.commit(core, catalog).await
+        }
+        Err(error) => {
+            // Undo: reopen any parent we sealed; the catalog never changed.
+            for &index in &plan.close {
+                let shard = stream.shard(index).expect("present");
+                let owner = shard.core % core.cores;
+                let incarnation = stream.incarnation;
+                core.call(owner, |reply| Msg::Unseal { incarnation, shard: index, reply }).await;
+            }
+            controller.publish_transient(core, catalog).await;
+            Err(error)
+        }
+    }
+}
+
+async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u64, ApiError> {
+    let index = shard.index;
+    core.call(shard.core % core.cores, |reply| Msg::Seal { incarnation, shard: index, reply })
+        .await
+        .unwrap_or_else(|| Err("core unavailable".into()))
+        .map_err(|e| ApiError::internal(format!("sealing {}: {e}", catalog::shard_id(index))))
+}
+
+pub async fn split_shard(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: SplitShardInput,
+) -> ApiResult {
+    let stream = master_stream(core, controller, &r.stream_ref()?)?;
+    require_active(core, &stream)?;
+    let parent = open_shard(core, &stream, &r.shard_to_split)?.clone();
+    let account = &core.config().account_id;
+    let key: u128 = r.new_starting_hash_key.parse().map_err(|_| {
+        ApiError::invalid_argument(format!(
+            "NewStartingHashKey {} used in SplitShard() on shard {} in stream {} under account \
+             {account} is not a valid hash key.",
+            r.new_starting_hash_key, r.shard_to_split, stream.name
+        ))
+    })?;
+    if key <= parent.starting_hash_key || key >= parent.ending_hash_key {
+        return Err(ApiError::invalid_new_starting_hash_key(
+            &r.new_starting_hash_key,
+            &r.shard_to_split,
+            &stream.name,
+            account,
+            &parent.starting_hash_key.to_string(),
+            &parent.ending_hash_key.to_string(),
+        ));
+    }
+    let catalog = controller.snapshot();
+    check_shard_limits(core, &catalog, &stream, 1)?;
+    let now = core.now_ms();
+    let mut placed = Vec::new();
+    let n = stream.next_shard_index;
+    let children = vec![
+        new_shard(
+            &catalog,
+            core,
+            &mut placed,
+            n,
+            (parent.starting_hash_key, key - 1),
+            (Some(parent.index), None),
+            now,
+        ),
+        new_shard(
+            &catalog,
+            core,
+            &mut placed,
+            n + 1,
+            (key, parent.ending_hash_key),
+            (Some(parent.index), None),
+            now,
+        ),
+    ];
+    execute_plan(core, controller, &stream.name, Plan { close: vec![parent.index], children })
+        .await?;
+    Ok(Vec::new())
+}
+
+pub async fn merge_shards(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: MergeShardsInput,
+) -> ApiResult {
+    let stream = master_stream(core, controller, &r.stream_ref()?)?;
+    require_active(core, &stream)?;
+    let a = open_shard(core, &stream, &r.shard_to_merge)?.clone();
+    let b = open_shard(core, &stream, &r.adjacent_shard_to_merge)?.clone();
+    let adjacent = a.ending_hash_key.checked_add(1) == Some(b.starting_hash_key)
+        || b.ending_hash_key.checked_add(1) == Some(a.starting_hash_key);
+    if !adjacent || a.index == b.index {
+        return Err(ApiError::shards_not_adjacent(
+            &r.shard_to_merge,
+            &r.adjacent_shard_to_merge,
+            &stream.name,
+            &core.config().account_id,
+        ));
+    }
+    let catalog = controller.snapshot();
+    let now = core.now_ms();
+    let mut placed = Vec::new();
+    let range =
+        (a.starting_hash_key.min(b.starting_hash_key), a.ending_hash_key.max(b.ending_hash_key));
+    let child = new_shard(
+        &catalog,
+        core,
+        &mut placed,
+        stream.next_shard_index,
+        range,
+        (Some(a.index), Some(b.index)),
+        now,
+    );
+    execute_plan(
+        core,
+        controller,
+        &stream.name,
+        Plan { close: vec![a.index, b.index], children: vec![child] },
+    )
+    .await?;
+    Ok(Vec::new())
+}
+
+/// Plans a uniform reshard of all open shards into `target` even ranges. A final shard that
+/// overlaps more than two old shards gets a chain of closed, empty intermediate shards so that
+/// every shard has at most a parent and an adjacent parent, and a reader that finishes all of a
+/// shard's parents before reading it keeps per-key order.
+pub fn plan_uniform(
+    catalog: &Catalog,
+    core: &Core,
+    stream: &StreamMeta,
+    target: u32,
+    now: i64,
+) -> Plan {
+    let mut old: Vec<&ShardMeta> = stream.open_shards().collect();
+    old.sort_by_key(|s| s.starting_hash_key);
+    let mut next = stream.next_shard_index;
+    let mut placed = Vec::new();
+    let mut children = Vec::new();
+    for (start, end) in hash::even_ranges(target) {
+        let overlapping: Vec<&ShardMeta> = old
+            .iter()
+            .copied()
+            .filter(|s| s.starting_hash_key <= end && s.ending_hash_key >= start)
+            .collect();
+        let mut parents: Vec<(u32, (u128, u128))> = overlapping
+            .iter()
+            .map(|s| (s.index, (s.starting_hash_key, s.ending_hash_key)))
+            .collect();
+        while parents.len() > 2 {
+            // Merge the first two into a closed, empty intermediate shard.
+            let (a, ra) = parents.remove(0);
+            let (b, rb) = parents.remove(0);
+            let mut intermediate = new_shard(
+                catalog,
+                core,
+                &mut placed,
+                next,
+                (ra.0.min(rb.0), ra.1.max(rb.1)),
+                (Some(a), Some(b)),
+                now,
+            );
+            next += 1;
+            intermediate.ending_offset = Some(0);
+            intermediate.closed_ms = Some(now);
+            let range = (intermediate.starting_hash_key, intermediate.ending_hash_key);
+            parents.insert(0, (intermediate.index, range));
+            children.push(intermediate);
+        }
+        let parent = parents.first().map(|p| p.0);
+        let adjacent = parents.get(1).map(|p| p.0);
+        children.push(new_shard(
+            catalog,
+            core,
+            &mut placed,
+            next,
+            (start, end),
+            (parent, adjacent),
+            now,
+        ));
+        next += 1;
+    }
+    Plan { close: old.iter().map(|s| s.index).collect(), children }
+}
+
+pub async fn update_shard_count(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: UpdateShardCountInput,
+) -> ApiResult {
+    let stream = master_stream(core, controller, &r.stream_ref()?)?;
+    require_active(core, &stream)?;
+    if stream.mode == StreamMode::OnDemand {
+        return Err(ApiError::validation(format!(
+            "UpdateShardCount is not supported for stream {} in ON_DEMAND capacity mode.",
+            stream.name
+        )));
+    }
+    let open = stream.open_shard_count() as u64;
+    let target = r.target_shard_count as u64;
+    if target > open * 2 {
+        return Err(ApiError::update_shard_count_scale_up(open, target));
+    }
+    if target * 2 < open {
+        return Err(ApiError::update_shard_count_scale_down(open, target));
+    }
+    let now = core.now_ms();
+    let recent: Vec<i64> = stream
+        .shard_count_updates_ms
+        .iter()
+        .copied()
+        .filter(|t| now - t < 24 * 3_600_000)
+        .collect();
+    if recent.len() >= SHARD_COUNT_UPDATES_PER_DAY_MAX {
+        return Err(ApiError::limit_exceeded(format!(
+            "Stream {} under account {} has exceeded its limit of {SHARD_COUNT_UPDATES_PER_DAY_MAX} \
+             UpdateShardCount calls in a rolling 24-hour period.",
+            stream.name,
+            core.config().account_id
+        )));
+    }
+    let catalog = controller.snapshot();
+    check_shard_limits(core, &catalog, &stream, target as i64 - open as i64)?;
+    let plan = plan_uniform(&catalog, core, &stream, target as u32, now);
+    execute_plan(core, controller, &stream.name, plan).await?;
+    let mut catalog = controller.snapshot();
+    let meta = catalog.streams.get_mut(&stream.name).expect("present");
+    meta.shard_count_updates_ms = recent;
+    meta.shard_count_updates_ms.push(now);
+    controller.commit(core, catalog).await?;
+    let config = core.config();
+    Ok(spate_proto::to_json(&out::UpdateShardCountOutput {
+        stream_name: Some(stream.name.clone()),
+        current_shard_count: Some(open as i32),
+        target_shard_count: Some(target as i32),
+        stream_arn: Some(stream.arn(&config.region, &config.account_id)),
+    }))
+}
+
+pub async fn update_stream_mode(
+    core: &Rc<Core>,
+    controller: &Controller,
+    r: UpdateStreamModeInput,
+) -> ApiResult {
+    let arn = r.stream()?;
+    let stream_ref = StreamRef::Arn { region: arn.region, account: arn.account, name: arn.name };
+    let stream = master_stream(core, controller, &stream_ref)?;
+    require_active(core, &stream)?;
+    let mode = match r.stream_mode_details.stream_mode {
+        spate_proto::types::StreamMode::OnDemand => StreamMode::OnDemand,
+        spate_proto::types::StreamMode::Provisioned => StreamMode::Provisioned,
+    };
+    let mut catalog = controller.snapshot();
+    catalog.streams.get_mut(&stream.name).expect("present").mode = mode;
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
+}
