@@ -258,6 +258,8 @@ enum BodyState {
     Length(u64),
     ChunkSize,
     ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
     Trailers,
     UntilClose,
     Done,
@@ -328,15 +330,18 @@ impl<S: Read> Body<S> {
                         ));
                     }
                     let remaining = remaining - n as u64;
-                    if remaining == 0 {
-                        if !self.reader.read_line()?.is_empty() {
-                            return Err(invalid("chunk not followed by CRLF"));
-                        }
-                        self.state = BodyState::ChunkSize;
+                    self.state = if remaining == 0 {
+                        BodyState::ChunkEnd
                     } else {
-                        self.state = BodyState::ChunkData(remaining);
-                    }
+                        BodyState::ChunkData(remaining)
+                    };
                     return Ok(n);
+                }
+                BodyState::ChunkEnd => {
+                    if !self.reader.read_line()?.is_empty() {
+                        return Err(invalid("chunk not followed by CRLF"));
+                    }
+                    self.state = BodyState::ChunkSize;
                 }
                 BodyState::Trailers => {
                     if self.reader.read_line()?.is_empty() {
@@ -528,8 +533,9 @@ impl Client {
         read_timeout: Duration,
     ) -> io::Result<(ResponseHead, Body<TcpStream>)> {
         let mut connection = self.send(headers, body)?;
-        connection.stream.set_read_timeout(Some(read_timeout))?;
         let head = read_head(&mut connection.reader)?;
+        // The reader's socket is a clone of `stream`: the option applies to both.
+        connection.stream.set_read_timeout(Some(read_timeout))?;
         let body = Body::new(connection.reader, &head);
         Ok((head, body))
     }

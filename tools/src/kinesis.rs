@@ -869,6 +869,130 @@ mod tests {
         assert_eq!(e.kind(), "HTTP500");
     }
 
+    /// Serves one SubscribeToShard over HTTP/1.1 chunked event-stream, in awkward chunk sizes.
+    fn event_stream_server(messages: Vec<Vec<u8>>) -> (Url, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then the Content-Length body.
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).unwrap();
+                request.extend_from_slice(&buffer[..n]);
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let length: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            while request.len() < head_end + length {
+                let n = stream.read(&mut buffer).unwrap();
+                request.extend_from_slice(&buffer[..n]);
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n\
+                      Transfer-Encoding: chunked\r\n\r\n",
+                )
+                .unwrap();
+            let all: Vec<u8> = messages.concat();
+            for piece in all.chunks(37) {
+                write!(stream, "{:x}\r\n", piece.len()).unwrap();
+                stream.write_all(piece).unwrap();
+                stream.write_all(b"\r\n").unwrap();
+                stream.flush().unwrap();
+            }
+            stream.write_all(b"0\r\n\r\n").unwrap();
+            String::from_utf8_lossy(&request).to_string()
+        });
+        (url, server)
+    }
+
+    fn event(event_type: &str, payload: &str) -> Vec<u8> {
+        use eventstream::HeaderValue::String as S;
+        eventstream::encode(
+            &[
+                (":event-type", S(event_type.into())),
+                (":content-type", S("application/json".into())),
+                (":message-type", S("event".into())),
+            ],
+            payload.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn subscribe_to_shard_decodes_events_over_chunked_http() {
+        let (url, server) = event_stream_server(vec![
+            event("initial-response", "{}"),
+            event(
+                "SubscribeToShardEvent",
+                r#"{"Records":[{"SequenceNumber":"7","PartitionKey":"k","Data":"aGk=",
+                    "ApproximateArrivalTimestamp":1700000000.5}],
+                    "ContinuationSequenceNumber":"7","MillisBehindLatest":0}"#,
+            ),
+            event(
+                "SubscribeToShardEvent",
+                r#"{"Records":[],"MillisBehindLatest":0,
+                    "ChildShards":[{"ShardId":"shardId-000000000002",
+                    "ParentShards":["shardId-000000000000"]}]}"#,
+            ),
+        ]);
+        let mut client = Client::new(&url, "us-east-1", Timeouts::default());
+        let mut subscription = client
+            .subscribe_to_shard(
+                "arn:c",
+                "shardId-000000000000",
+                &Position::Latest,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert!(matches!(subscription.next_event().unwrap(), Some(Event::InitialResponse)));
+        let Some(Event::Shard(first)) = subscription.next_event().unwrap() else { panic!() };
+        assert_eq!(first.records.len(), 1);
+        assert_eq!(first.records[0].data, "aGk=");
+        assert_eq!(first.continuation_sequence_number.as_deref(), Some("7"));
+        let Some(Event::Shard(last)) = subscription.next_event().unwrap() else { panic!() };
+        assert!(last.continuation_sequence_number.is_none());
+        assert_eq!(last.child_shards.unwrap()[0].shard_id, "shardId-000000000002");
+        assert!(subscription.next_event().unwrap().is_none(), "stream ended");
+        let request = server.join().unwrap();
+        assert!(request.contains("X-Amz-Target: Kinesis_20131202.SubscribeToShard"));
+        assert!(request.contains(r#""StartingPosition":{"Type":"LATEST"}"#));
+    }
+
+    #[test]
+    fn subscribe_to_shard_reports_exception_events() {
+        use eventstream::HeaderValue::String as S;
+        let exception = eventstream::encode(
+            &[
+                (":exception-type", S("ResourceInUseException".into())),
+                (":message-type", S("exception".into())),
+            ],
+            br#"{"message":"another subscription is active"}"#,
+        );
+        let (url, server) = event_stream_server(vec![event("initial-response", "{}"), exception]);
+        let mut client = Client::new(&url, "us-east-1", Timeouts::default());
+        let mut subscription = client
+            .subscribe_to_shard(
+                "arn:c",
+                "shardId-000000000000",
+                &Position::TrimHorizon,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert!(matches!(subscription.next_event().unwrap(), Some(Event::InitialResponse)));
+        let error = subscription.next_event().err().unwrap();
+        assert_eq!(error.to_string(), "ResourceInUseException: another subscription is active");
+        server.join().unwrap();
+    }
+
     #[test]
     fn shard_ids_and_hash_keys() {
         assert_eq!(normalize_shard_id("3"), "shardId-000000000003");
