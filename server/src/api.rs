@@ -134,6 +134,26 @@ pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Ve
         Ok(request) => request,
         Err(error) => return answer(Err(error)),
     };
+    let is_control = matches!(
+        request,
+        ApiRequest::CreateStream(_)
+            | ApiRequest::DeleteStream(_)
+            | ApiRequest::IncreaseStreamRetentionPeriod(_)
+            | ApiRequest::DecreaseStreamRetentionPeriod(_)
+            | ApiRequest::AddTagsToStream(_)
+            | ApiRequest::RemoveTagsFromStream(_)
+            | ApiRequest::TagResource(_)
+            | ApiRequest::UntagResource(_)
+            | ApiRequest::RegisterStreamConsumer(_)
+            | ApiRequest::DeregisterStreamConsumer(_)
+            | ApiRequest::SplitShard(_)
+            | ApiRequest::MergeShards(_)
+            | ApiRequest::UpdateShardCount(_)
+            | ApiRequest::UpdateStreamMode(_)
+    );
+    if !is_control && !core.operation_limits.admit(operation, core.clock.monotonic_ns()) {
+        return answer(Err(rate_exceeded(core, operation)));
+    }
     let result = match request {
         ApiRequest::PutRecord(r) => put_record(core, r).await,
         ApiRequest::PutRecords(r) => put_records(core, r).await,
@@ -163,6 +183,14 @@ pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Ve
         }
     };
     answer(result)
+}
+
+/// LimitExceededException for a control-plane call over its rate.
+pub fn rate_exceeded(core: &Core, operation: &str) -> ApiError {
+    ApiError::limit_exceeded(format!(
+        "Rate exceeded for {operation} under account {}.",
+        core.config().account_id
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,7 +505,13 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
         let (incarnation, index, owner) =
             (stream.incarnation, shard.index, shard.core % core.cores);
         async move {
-            core.call(owner, |reply| Msg::Position { incarnation, shard: index, query: q, reply })
+            core.call(owner, |reply| Msg::Position {
+                incarnation,
+                shard: index,
+                query: q,
+                charge_iterator: true,
+                reply,
+            })
                 .await
                 .ok_or_else(|| ApiError::internal("shard owner unavailable"))?
                 .map_err(|e| shard_error(core, e, stream_name, &catalog::shard_id(index)))
@@ -489,8 +523,16 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
         IteratorPosition::AtTimestamp(ts) => {
             query(PositionQuery::Timestamp(ts.as_millis())).await?
         }
-        IteratorPosition::AtSequenceNumber(seq) => check_sequence(&seq)?,
-        IteratorPosition::AfterSequenceNumber(seq) => check_sequence(&seq)? + 1,
+        IteratorPosition::AtSequenceNumber(seq) => {
+            let offset = check_sequence(&seq)?;
+            query(PositionQuery::Latest).await?; // charges the iterator quota
+            offset
+        }
+        IteratorPosition::AfterSequenceNumber(seq) => {
+            let offset = check_sequence(&seq)? + 1;
+            query(PositionQuery::Latest).await?;
+            offset
+        }
     };
     let token = IteratorToken {
         incarnation: stream.incarnation,

@@ -58,6 +58,11 @@ pub struct Config {
     pub shards_max: u32,
     /// Most enhanced fan-out consumers registered on one stream.
     pub consumers_per_stream_max: u32,
+    /// How often the on-demand autoscaler looks at shard load (its decision window).
+    pub autoscale_interval: Duration,
+    /// Fewest and most open shards the autoscaler keeps an ON_DEMAND stream at.
+    pub on_demand_shards_min: u32,
+    pub on_demand_shards_max: u32,
 }
 
 const DATA_DIR_DEFAULT: &str = "./spate-data";
@@ -148,6 +153,15 @@ struct Flags {
     /// Most enhanced fan-out consumers per stream [default: 20]
     #[arg(long, value_name = "N")]
     max_consumers_per_stream: Option<u32>,
+    /// Seconds between on-demand autoscaler decisions (its load window) [default: 60]
+    #[arg(long, value_name = "SECS")]
+    autoscale_interval_secs: Option<u64>,
+    /// Fewest open shards of an ON_DEMAND stream (merges stop here) [default: 4]
+    #[arg(long, value_name = "N")]
+    on_demand_min_shards: Option<u32>,
+    /// Most open shards of an ON_DEMAND stream (splits stop here) [default: 64]
+    #[arg(long, value_name = "N")]
+    on_demand_max_shards: Option<u32>,
 }
 
 /// The TOML file as written; keys match the flag names.
@@ -169,6 +183,9 @@ struct FileSettings {
     max_shards_per_stream: Option<u32>,
     max_shards: Option<u32>,
     max_consumers_per_stream: Option<u32>,
+    autoscale_interval_secs: Option<u64>,
+    on_demand_min_shards: Option<u32>,
+    on_demand_max_shards: Option<u32>,
 }
 
 impl Config {
@@ -299,6 +316,32 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         CONSUMERS_LIMIT_MAX,
     )?;
 
+    let autoscale_interval_secs =
+        flags.autoscale_interval_secs.or(file.autoscale_interval_secs).unwrap_or(60);
+    if !(1..=86_400).contains(&autoscale_interval_secs) {
+        return Err(format!(
+            "--autoscale-interval-secs {autoscale_interval_secs} is out of range 1..=86400"
+        ));
+    }
+    let on_demand_shards_min = check_count(
+        "--on-demand-min-shards",
+        flags.on_demand_min_shards.or(file.on_demand_min_shards),
+        4,
+        SHARDS_LIMIT_MAX,
+    )?;
+    let on_demand_shards_max = check_count(
+        "--on-demand-max-shards",
+        flags.on_demand_max_shards.or(file.on_demand_max_shards),
+        64,
+        SHARDS_LIMIT_MAX,
+    )?;
+    if on_demand_shards_min > on_demand_shards_max {
+        return Err(format!(
+            "--on-demand-min-shards {on_demand_shards_min} exceeds --on-demand-max-shards \
+             {on_demand_shards_max}"
+        ));
+    }
+
     Ok(Config {
         data_dir,
         listen,
@@ -313,6 +356,9 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         shards_per_stream_max,
         shards_max,
         consumers_per_stream_max,
+        autoscale_interval: Duration::from_secs(autoscale_interval_secs),
+        on_demand_shards_min,
+        on_demand_shards_max,
     })
 }
 
@@ -498,6 +544,9 @@ mod tests {
                 shutdown_timeout: Duration::from_secs(10),
                 shards_per_stream_max: 500,
                 shards_max: 500,
+                autoscale_interval: Duration::from_secs(60),
+                on_demand_shards_min: 4,
+                on_demand_shards_max: 64,
                 consumers_per_stream_max: 20,
             }
         );

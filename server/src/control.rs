@@ -34,16 +34,23 @@ pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
 
 pub struct Controller {
     catalog: RefCell<Catalog>,
-    lock: glommio::sync::Semaphore,
+    pub(crate) lock: glommio::sync::Semaphore,
+    /// Account-wide rate limits of catalog-changing operations (exact: they all run here).
+    limits: crate::quota::OperationLimits,
 }
 
 impl Controller {
-    pub fn new(catalog: Catalog) -> Controller {
-        Controller { catalog: RefCell::new(catalog), lock: glommio::sync::Semaphore::new(1) }
+    pub fn new(catalog: Catalog, quotas_enabled: bool) -> Controller {
+        Controller {
+            catalog: RefCell::new(catalog),
+            lock: glommio::sync::Semaphore::new(1),
+            limits: crate::quota::OperationLimits::new(quotas_enabled, 1.0),
+        }
     }
 
     /// Startup work once every core is serving: finish interrupted creations and deletions.
     pub async fn start(&self, core: &Rc<Core>) {
+        glommio::spawn_local(crate::reshard::autoscaler(core.clone())).detach();
         let _permit = self.lock.acquire_permit(1).await;
         let pending: Vec<StreamMeta> = self
             .catalog
@@ -89,7 +96,20 @@ impl Controller {
         catalog.version = self.catalog.borrow().version + 1;
         persist(core, &catalog).await?;
         *self.catalog.borrow_mut() = catalog.clone();
-        core.publish(Arc::new(catalog)).await;
+        core.publish(Arc::new(catalog.clone())).await;
+        core.metrics.set_streams(
+            catalog
+                .streams
+                .values()
+                .map(|s| {
+                    let gauges = crate::metrics::StreamGauges {
+                        open_shards: s.open_shard_count() as u64,
+                        mode: s.mode.as_str().to_string(),
+                    };
+                    (s.name.clone(), gauges)
+                })
+                .collect(),
+        );
         Ok(())
     }
 
@@ -119,6 +139,10 @@ async fn persist(core: &Core, catalog: &Catalog) -> Result<(), ApiError> {
 /// Runs one catalog-changing operation on the controller.
 pub async fn execute(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Vec<u8>) {
     let controller = core.controller.as_ref().expect("controller core");
+    if !controller.limits.admit(operation, core.clock.monotonic_ns()) {
+        let e = crate::api::rate_exceeded(core, operation);
+        return (e.status(), e.to_json());
+    }
     let _permit = controller.lock.acquire_permit(1).await;
     let result = match parse_request(operation, &body) {
         Err(e) => Err(e),

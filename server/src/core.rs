@@ -46,6 +46,8 @@ pub enum Msg {
         incarnation: u64,
         shard: u32,
         query: PositionQuery,
+        /// Charge the shard's GetShardIterator quota (5 calls/s).
+        charge_iterator: bool,
         reply: oneshot::Sender<Result<u64, ShardError>>,
     },
     Open {
@@ -156,6 +158,8 @@ pub struct Core {
     pub controller: Option<crate::control::Controller>,
     pub shutdown: ShutdownSignal,
     pub subscriptions: crate::fanout::Subscriptions,
+    /// Control-plane rate limits for the operations this core runs.
+    pub operation_limits: crate::quota::OperationLimits,
     request_counter: std::cell::Cell<u64>,
 }
 
@@ -265,9 +269,13 @@ impl Core {
             Msg::Read { incarnation, shard, offset, limit, reply } => {
                 let _ = reply.send(self.read_local(incarnation, shard, offset, limit));
             }
-            Msg::Position { incarnation, shard, query, reply } => {
+            Msg::Position { incarnation, shard, query, charge_iterator, reply } => {
+                let now_ns = self.clock.monotonic_ns();
                 let result = match self.owned(incarnation, shard) {
                     None => Err(ShardError::Missing),
+                    Some(owned) if charge_iterator && !owned.quotas.try_get_shard_iterator(now_ns) => {
+                        Err(ShardError::Throttled)
+                    }
                     Some(owned) => match query {
                         PositionQuery::Latest => Ok(owned.log.next_offset()),
                         PositionQuery::TrimHorizon => Ok(owned.log.trim_horizon()),
@@ -462,7 +470,7 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
     };
     let cores = shared.config.cores;
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
-    let controller = (id == 0).then(|| crate::control::Controller::new(shared.catalog.clone()));
+    let controller = (id == 0).then(|| crate::control::Controller::new(shared.catalog.clone(), shared.config.quotas_enabled));
     let core = Rc::new(Core {
         id,
         cores,
@@ -475,6 +483,10 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
         controller,
         shutdown: ShutdownSignal::new(),
         subscriptions: crate::fanout::Subscriptions::default(),
+        operation_limits: crate::quota::OperationLimits::new(
+            shared.config.quotas_enabled,
+            1.0 / cores as f64,
+        ),
         request_counter: std::cell::Cell::new(0),
         shared: shared.clone(),
     });

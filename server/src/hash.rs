@@ -15,6 +15,9 @@ pub fn even_ranges(count: u32) -> Vec<(u128, u128)> {
 /// Splits the inclusive range `[start, end]` into `count` near-equal contiguous ranges.
 pub fn split_range(start: u128, end: u128, count: u32) -> Vec<(u128, u128)> {
     assert!(count > 0 && start <= end);
+    if count == 1 {
+        return vec![(start, end)];
+    }
     let n = count as u128;
     // width = end - start + 1 may be 2^128, which does not fit: compute step = floor(width / n)
     // and remainder without forming width.

@@ -121,6 +121,11 @@ impl CoreMetrics {
         self.data.borrow_mut().streams.insert(stream.to_string(), gauges);
     }
 
+    /// Replaces every stream's gauges (the controller calls this on each catalog commit).
+    pub fn set_streams(&self, streams: Vec<(String, StreamGauges)>) {
+        self.data.borrow_mut().streams = streams.into_iter().collect();
+    }
+
     pub fn autoscaler_decision(&self, stream: &str, action: &str, reason: &str) {
         let mut data = self.data.borrow_mut();
         *data.autoscaler.entry((stream.into(), action.into(), reason.into())).or_default() += 1;

@@ -135,3 +135,68 @@ mod tests {
         assert!(q.try_read_call(5_000_000_000));
     }
 }
+
+/// Control-plane rate limits (transactions per second per account), as AWS documents them.
+/// Operations that change the catalog run on the controller, so their buckets there are exact;
+/// read-only operations run on whichever core received them, so each core holds `1/cores` of
+/// the rate (the sum is the account's limit).
+pub fn operation_tps(operation: &str) -> Option<f64> {
+    Some(match operation {
+        "CreateStream" | "DeleteStream" | "MergeShards" | "SplitShard" => 5.0,
+        "DescribeStream" => 10.0,
+        "DescribeStreamSummary" | "DescribeStreamConsumer" => 20.0,
+        "UpdateShardCount" => 10.0,
+        "ListStreams" | "ListTagsForStream" | "AddTagsToStream" | "RemoveTagsFromStream" => 5.0,
+        "IncreaseStreamRetentionPeriod" | "DecreaseStreamRetentionPeriod" => 5.0,
+        "RegisterStreamConsumer" | "DeregisterStreamConsumer" | "ListStreamConsumers" => 5.0,
+        "TagResource" | "UntagResource" | "ListTagsForResource" | "UpdateStreamMode" => 5.0,
+        "ListShards" => 1000.0,
+        "DescribeLimits" => 1.0,
+        _ => return None,
+    })
+}
+
+/// Per-operation token buckets for the control plane.
+pub struct OperationLimits {
+    enabled: bool,
+    share: f64,
+    buckets: RefCell<std::collections::HashMap<String, TokenBucket>>,
+}
+
+impl OperationLimits {
+    /// `share` is the fraction of each account-wide rate this instance enforces.
+    pub fn new(enabled: bool, share: f64) -> OperationLimits {
+        OperationLimits { enabled, share, buckets: RefCell::new(Default::default()) }
+    }
+
+    /// Whether one more call of `operation` is within its rate.
+    pub fn admit(&self, operation: &str, now_ns: u64) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let Some(tps) = operation_tps(operation) else { return true };
+        let rate = (tps * self.share).max(0.5);
+        let mut buckets = self.buckets.borrow_mut();
+        let bucket = buckets
+            .entry(operation.to_string())
+            .or_insert_with(|| TokenBucket::new(rate.max(1.0), rate, now_ns));
+        bucket.try_take(now_ns, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod operation_tests {
+    use super::*;
+
+    #[test]
+    fn control_plane_rates() {
+        let limits = OperationLimits::new(true, 1.0);
+        let admitted = (0..20).filter(|_| limits.admit("CreateStream", 0)).count();
+        assert_eq!(admitted, 5, "CreateStream: 5 per second");
+        assert!(limits.admit("CreateStream", 200_000_001), "one token back after 200 ms");
+        assert_eq!((0..30).filter(|_| limits.admit("DescribeStreamSummary", 0)).count(), 20);
+        assert!((0..100).all(|_| limits.admit("PutRecord", 0)), "data plane is not limited here");
+        let off = OperationLimits::new(false, 1.0);
+        assert!((0..100).all(|_| off.admit("CreateStream", 0)));
+    }
+}

@@ -416,3 +416,154 @@ pub async fn update_stream_mode(
     controller.commit(core, catalog).await?;
     Ok(Vec::new())
 }
+
+/// A shard's write load over one autoscaler window.
+#[derive(Clone, Copy, Debug, Default)]
+struct Load {
+    bytes: u64,
+    records: u64,
+    throttled: u64,
+}
+
+/// Split a shard whose write utilization reaches this fraction of its quota over the window.
+pub const AUTOSCALE_SPLIT_UTILIZATION: f64 = 0.8;
+/// Merge two adjacent shards that are both below this utilization.
+pub const AUTOSCALE_MERGE_UTILIZATION: f64 = 0.1;
+
+/// The on-demand autoscaler: every `autoscale_interval` it measures each shard's write load
+/// (from the owning cores' counters), splits the hottest shard of an ON_DEMAND stream whose load
+/// stays at or above 80% of its quota (or was throttled), or else merges an adjacent pair of
+/// cold shards, within the configured bounds. One decision per stream per window, so every
+/// decision is judged on a full window of load.
+pub async fn autoscaler(core: Rc<Core>) {
+    let interval = core.config().autoscale_interval;
+    let window_seconds = interval.as_secs_f64();
+    let mut previous: std::collections::HashMap<(String, String), Load> = Default::default();
+    loop {
+        glommio::timer::sleep(interval).await;
+        if core.shutdown.is_triggered() {
+            return;
+        }
+        let mut current: std::collections::HashMap<(String, String), Load> = Default::default();
+        for owner in 0..core.cores {
+            let Some(snapshot) = core.call(owner, |reply| Msg::Metrics { reply }).await else { continue };
+            for (key, c) in snapshot.shards {
+                let l = current.entry(key).or_default();
+                l.bytes += c.incoming_bytes;
+                l.records += c.incoming_records;
+                l.throttled += c.write_throttled;
+            }
+        }
+        let delta = |key: &(String, String)| -> Load {
+            let now = current.get(key).copied().unwrap_or_default();
+            let before = previous.get(key).copied().unwrap_or_default();
+            Load {
+                bytes: now.bytes.saturating_sub(before.bytes),
+                records: now.records.saturating_sub(before.records),
+                throttled: now.throttled.saturating_sub(before.throttled),
+            }
+        };
+        let utilization = |l: Load| -> f64 {
+            let bytes = l.bytes as f64 / ((1 << 20) as f64 * window_seconds);
+            let records = l.records as f64 / (1000.0 * window_seconds);
+            bytes.max(records)
+        };
+        let Some(controller) = core.controller.as_ref() else { return };
+        let streams: Vec<StreamMeta> = controller
+            .snapshot()
+            .streams
+            .values()
+            .filter(|s| s.mode == StreamMode::OnDemand && s.status == StreamStatus::Active)
+            .cloned()
+            .collect();
+        let config = core.config().clone();
+        for stream in streams {
+            let mut open: Vec<&ShardMeta> = stream.open_shards().collect();
+            open.sort_by_key(|s| s.starting_hash_key);
+            let loads: Vec<(Load, f64)> = open
+                .iter()
+                .map(|s| {
+                    let l = delta(&(stream.name.clone(), s.shard_id()));
+                    (l, utilization(l))
+                })
+                .collect();
+            let hottest = (0..open.len())
+                .filter(|&i| {
+                    loads[i].1 >= AUTOSCALE_SPLIT_UTILIZATION || loads[i].0.throttled > 0
+                })
+                .filter(|&i| open[i].ending_hash_key - open[i].starting_hash_key >= 2)
+                .max_by(|&a, &b| loads[a].1.total_cmp(&loads[b].1));
+            let decision = if let (Some(i), true) =
+                (hottest, (open.len() as u32) < config.on_demand_shards_max)
+            {
+                let shard = open[i];
+                let middle = shard.starting_hash_key + (shard.ending_hash_key - shard.starting_hash_key) / 2 + 1;
+                let reason = format!(
+                    "write utilization {:.2} (throttled {}) over {window_seconds:.0}s",
+                    loads[i].1, loads[i].0.throttled
+                );
+                let request = SplitShardInput {
+                    stream_name: Some(stream.name.clone()),
+                    shard_to_split: shard.shard_id(),
+                    new_starting_hash_key: middle.to_string(),
+                    stream_arn: None,
+                };
+                Some(("split", reason, Either::Split(request)))
+            } else if (open.len() as u32) > config.on_demand_shards_min {
+                (0..open.len().saturating_sub(1))
+                    .find(|&i| {
+                        loads[i].1 < AUTOSCALE_MERGE_UTILIZATION
+                            && loads[i + 1].1 < AUTOSCALE_MERGE_UTILIZATION
+                            && loads[i].0.throttled == 0
+                            && loads[i + 1].0.throttled == 0
+                            // Only shards that lived through a whole window are judged.
+                            && core.now_ms() - open[i].created_ms >= interval.as_millis() as i64
+                            && core.now_ms() - open[i + 1].created_ms >= interval.as_millis() as i64
+                    })
+                    .map(|i| {
+                        let reason = format!(
+                            "write utilization {:.2} and {:.2} over {window_seconds:.0}s",
+                            loads[i].1,
+                            loads[i + 1].1
+                        );
+                        let request = MergeShardsInput {
+                            stream_name: Some(stream.name.clone()),
+                            shard_to_merge: open[i].shard_id(),
+                            adjacent_shard_to_merge: open[i + 1].shard_id(),
+                            stream_arn: None,
+                        };
+                        ("merge", reason, Either::Merge(request))
+                    })
+            } else {
+                None
+            };
+            let Some((action, reason, request)) = decision else { continue };
+            let _permit = controller.lock.acquire_permit(1).await;
+            let result = match request {
+                Either::Split(r) => split_shard(&core, controller, r).await,
+                Either::Merge(r) => merge_shards(&core, controller, r).await,
+            };
+            match result {
+                Ok(_) => {
+                    tracing::info!(stream = %stream.name, action, %reason, "autoscaler");
+                    core.metrics.autoscaler_decision(&stream.name, action, &reason_label(action));
+                }
+                Err(e) => tracing::warn!(stream = %stream.name, action, "autoscaler: {}", e.message),
+            }
+        }
+        previous = current;
+    }
+}
+
+enum Either {
+    Split(SplitShardInput),
+    Merge(MergeShardsInput),
+}
+
+/// A low-cardinality reason label for the decisions metric.
+fn reason_label(action: &str) -> String {
+    match action {
+        "split" => format!("write_utilization_over_{AUTOSCALE_SPLIT_UTILIZATION}"),
+        _ => format!("write_utilization_under_{AUTOSCALE_MERGE_UTILIZATION}"),
+    }
+}

@@ -489,8 +489,10 @@ pub fn run(settings: &Settings, show_progress: bool) -> Result<RunResult, String
         requests_due += outcome.requests_due;
         producers_done = producers_done.max(outcome.finished);
     }
-    // The window ends when the last in-flight request came back, not at the deadline.
-    let measured_seconds = producers_done.duration_since(start).as_secs_f64().max(1e-9);
+    // The window ends when the last in-flight request came back, and never before the
+    // deadline (an open-loop schedule's last send can precede it by up to one interval).
+    let measured_seconds =
+        producers_done.duration_since(start).as_secs_f64().max(settings.duration_seconds);
 
     // Drain: wait until every reader has consumed every acknowledged record.
     let drain_start = Instant::now();
