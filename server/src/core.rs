@@ -512,13 +512,27 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
     }
     // Open the shards placed on this core (open and closed: closed ones stay readable).
     let catalog = core.catalog();
+    // Recover this core's shards concurrently: their I/O overlaps in io_uring.
+    let opening: Vec<_> = catalog
+        .streams
+        .values()
+        .filter(|s| s.status != StreamStatus::Deleting)
+        .flat_map(|s| s.shards.iter().map(move |shard| (s.incarnation, shard.index, shard.core)))
+        .filter(|&(_, _, owner)| owner % cores == id)
+        .map(|(incarnation, index, _)| {
+            let core = core.clone();
+            glommio::spawn_local(async move { core.open_shard(incarnation, index).await })
+        })
+        .collect();
+    for task in opening {
+        task.await?;
+    }
     for stream in catalog.streams.values() {
         if stream.status == StreamStatus::Deleting {
             continue;
         }
         for shard in &stream.shards {
             if shard.core % cores == id {
-                core.open_shard(stream.incarnation, shard.index).await?;
                 let Some(owned) = core.owned(stream.incarnation, shard.index) else { continue };
                 match (shard.ending_offset, owned.log.sealed()) {
                     // Closed in the catalog: the log was sealed before the commit; idempotent.

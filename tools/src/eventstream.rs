@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! message = prelude | headers | payload | message_crc
-//! prelude = total_length u32 BE | headers_length u32 BE | prelude_crc u32 BE (of the 8 bytes before)
+//! prelude = total_length u32 BE | headers_length u32 BE
+//!           | prelude_crc u32 BE (CRC-32 of the 8 bytes before it)
 //! header  = name_length u8 | name | value_type u8 | value
 //!           (0 true, 1 false, 2 i8, 3 i16, 4 i32, 5 i64, 6 bytes u16-len, 7 string u16-len,
 //!            8 timestamp i64 ms, 9 uuid 16 bytes; integers big-endian)

@@ -140,7 +140,7 @@ impl<S: Read> Reader<S> {
 
     /// One line without its CRLF (or bare LF). Nothing is consumed until the whole line has
     /// arrived, so a read timeout can be retried without losing bytes.
-    fn read_line(&mut self) -> io::Result<String> {
+    pub(crate) fn read_line(&mut self) -> io::Result<String> {
         let mut searched = 0;
         loop {
             let available = &self.buffer[self.start..self.end];
@@ -166,7 +166,7 @@ impl<S: Read> Reader<S> {
     }
 
     /// Up to `limit` bytes appended to `out`; `Ok(0)` only at end of stream.
-    fn read_some(&mut self, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    pub(crate) fn read_some(&mut self, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
         if self.start == self.end && self.fill()? == 0 {
             return Ok(0);
         }
@@ -695,7 +695,8 @@ mod tests {
                     let reply = format!("{}-{}", String::from_utf8(body).unwrap(), i);
                     write!(
                         stream,
-                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                         {:x}\r\n{}\r\n0\r\n\r\n",
                         reply.len(),
                         reply
                     )

@@ -853,7 +853,10 @@ mod tests {
         };
         let e = api_error(&response(
             400,
-            r#"{"__type":"ResourceNotFoundException","message":"Stream foo under account 000000000000 not found."}"#,
+            concat!(
+                r#"{"__type":"ResourceNotFoundException","#,
+                r#""message":"Stream foo under account 000000000000 not found."}"#
+            ),
         ));
         assert_eq!(
             e.to_string(),

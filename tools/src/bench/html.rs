@@ -9,7 +9,7 @@ use crate::bench::result::{LatencySummary, RunResult, group};
 const WIDTH: f64 = 880.0;
 const HEIGHT: f64 = 330.0;
 const LEFT: f64 = 72.0;
-const RIGHT: f64 = 24.0;
+const RIGHT: f64 = 44.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 48.0;
 const PALETTE: [&str; 8] =
@@ -77,7 +77,10 @@ pub fn line_chart(
     series: &[Series],
 ) -> String {
     let mut svg = String::new();
-    let legend_columns = 3;
+    // As many legend columns (up to three) as the longest name allows at ~6.5 px a character.
+    let longest = series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+    let legend_columns =
+        (((WIDTH - LEFT - RIGHT) / (longest * 6.5 + 48.0)).floor() as usize).clamp(1, 3);
     let legend_rows = series.len().div_ceil(legend_columns);
     let height = HEIGHT + legend_rows as f64 * 16.0;
     let plot_width = WIDTH - LEFT - RIGHT;
@@ -100,7 +103,12 @@ pub fn line_chart(
 
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{t}">"#,
+        concat!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" "#,
+            r#"viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{t}">"#
+        ),
+        WIDTH = WIDTH,
+        height = height,
         t = escape(title)
     );
     let _ = write!(svg, r##"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#fff"/>"##);
@@ -111,11 +119,16 @@ pub fn line_chart(
         let py = sy(y);
         let _ = write!(
             svg,
-            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
+            concat!(
+                r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#e5e5e5"/>"##,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"#
+            ),
             LEFT + plot_width,
             LEFT - 6.0,
             py + 4.0,
-            format_tick(y, y_step)
+            format_tick(y, y_step),
+            LEFT = LEFT,
+            py = py
         );
         y += y_step;
     }
@@ -128,10 +141,16 @@ pub fn line_chart(
                 let px = sx(x);
                 let _ = write!(
                     svg,
-                    r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"##,
+                    concat!(
+                        r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" "##,
+                        r##"stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" "##,
+                        r#"text-anchor="middle" class="tick">{}</text>"#
+                    ),
                     TOP + plot_height,
                     TOP + plot_height + 16.0,
-                    format_tick(x, x_step)
+                    format_tick(x, x_step),
+                    px = px,
+                    TOP = TOP
                 );
                 x += x_step;
             }
@@ -141,10 +160,16 @@ pub fn line_chart(
                 let px = sx(decade as f64);
                 let _ = write!(
                     svg,
-                    r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"##,
+                    concat!(
+                        r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" "##,
+                        r##"stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" "##,
+                        r#"text-anchor="middle" class="tick">{}</text>"#
+                    ),
                     TOP + plot_height,
                     TOP + plot_height + 16.0,
-                    percentile_label(decade as f64)
+                    percentile_label(decade as f64),
+                    px = px,
+                    TOP = TOP
                 );
             }
         }
@@ -152,9 +177,14 @@ pub fn line_chart(
     // Axes and labels.
     let _ = write!(
         svg,
-        r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b:.1}" stroke="#333"/><line x1="{LEFT}" y1="{b:.1}" x2="{r:.1}" y2="{b:.1}" stroke="#333"/>"##,
+        concat!(
+            r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b:.1}" stroke="#333"/>"##,
+            r##"<line x1="{LEFT}" y1="{b:.1}" x2="{r:.1}" y2="{b:.1}" stroke="#333"/>"##
+        ),
         b = TOP + plot_height,
-        r = LEFT + plot_width
+        r = LEFT + plot_width,
+        LEFT = LEFT,
+        TOP = TOP
     );
     let _ = write!(
         svg,
@@ -165,7 +195,10 @@ pub fn line_chart(
     );
     let _ = write!(
         svg,
-        r#"<text x="14" y="{:.1}" text-anchor="middle" class="axis" transform="rotate(-90 14 {:.1})">{}</text>"#,
+        concat!(
+            r#"<text x="14" y="{:.1}" text-anchor="middle" class="axis" "#,
+            r#"transform="rotate(-90 14 {:.1})">{}</text>"#
+        ),
         TOP + plot_height / 2.0,
         TOP + plot_height / 2.0,
         escape(y_label)
@@ -183,26 +216,35 @@ pub fn line_chart(
         }
         let _ = write!(
             svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.8" stroke-dasharray="{}" points="{}"><title>{}</title></polyline>"#,
+            concat!(
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.8" stroke-dasharray="{}" "#,
+                r#"points="{}"><title>{}</title></polyline>"#
+            ),
             s.color,
             s.dash,
             points.join(" "),
             escape(&s.name)
         );
     }
-    // Legend under the x axis label, three series per row.
+    // Legend under the x axis label.
     for (i, s) in series.iter().enumerate() {
         let ly = HEIGHT + 4.0 + (i / legend_columns) as f64 * 16.0;
         let lx = LEFT + (i % legend_columns) as f64 * (plot_width / legend_columns as f64);
         let _ = write!(
             svg,
-            r##"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2" stroke-dasharray="{}"/><text x="{:.1}" y="{:.1}" class="legend">{}</text>"##,
+            concat!(
+                r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" "#,
+                r#"stroke-width="2" stroke-dasharray="{}"/>"#,
+                r#"<text x="{:.1}" y="{:.1}" class="legend">{}</text>"#
+            ),
             lx + 24.0,
             s.color,
             s.dash,
             lx + 30.0,
             ly + 4.0,
-            escape(&s.name)
+            escape(&s.name),
+            lx = lx,
+            ly = ly
         );
     }
     svg.push_str("</svg>");
@@ -221,7 +263,10 @@ fn curve_points(summary: &LatencySummary) -> Vec<(f64, f64)> {
 fn latency_table_row(out: &mut String, name: &str, s: &LatencySummary) {
     let _ = write!(
         out,
-        "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+        concat!(
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td>",
+            "<td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>"
+        ),
         escape(name),
         group(s.count as f64),
         s.p50_ms,
@@ -240,11 +285,14 @@ pub fn report(runs: &[RunResult]) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>spate bench report</title><style>\
          body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:960px}\
-         table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
+         table{border-collapse:collapse;margin:8px 0 16px}\
+         td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
          td:first-child,th:first-child{text-align:left}th{background:#f6f6f6}\
          svg{display:block;margin:12px 0;border:1px solid #eee}\
-         .title{font-size:15px;font-weight:600}.tick{font-size:11px;fill:#555}.axis{font-size:12px;fill:#333}\
-         .legend{font-size:12px;fill:#222}pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:12px}\
+         .title{font-size:15px;font-weight:600}.tick{font-size:11px;fill:#555}\
+         .axis{font-size:12px;fill:#333}\
+         .legend{font-size:12px;fill:#222}\
+         pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:12px}\
          .bad{color:#b00;font-weight:600}\
          </style></head><body>\n<h1>spate bench</h1>\n",
     );
@@ -259,7 +307,10 @@ pub fn report(runs: &[RunResult]) -> String {
     for (i, run) in runs.iter().enumerate() {
         let _ = writeln!(
             html,
-            "<h2 style=\"color:{}\">{}. {}</h2><p>{}<br>endpoint {} &middot; stream {} &middot; {} shards &middot; {} on {} ({} CPUs, kernel {})</p>",
+            concat!(
+                "<h2 style=\"color:{}\">{}. {}</h2><p>{}<br>endpoint {} &middot; stream {} ",
+                "&middot; {} shards &middot; {} on {} ({} CPUs, kernel {})</p>"
+            ),
             PALETTE[i % PALETTE.len()],
             i + 1,
             escape(&run.name()),
@@ -274,9 +325,13 @@ pub fn report(runs: &[RunResult]) -> String {
         );
         let _ = writeln!(
             html,
-            "<table><tr><th>throughput</th><th>records/s</th><th>MB/s</th><th>requests/s</th><th>records acked</th><th>throttled</th><th>failed</th></tr>\
-             <tr><td>put</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>\
-             <tr><td>consumed (all readers)</td><td>{}</td><td>-</td><td>-</td><td>{}</td><td>{}</td><td>-</td></tr></table>",
+            concat!(
+                "<table><tr><th>throughput</th><th>records/s</th><th>MB/s</th><th>requests/s</th>",
+                "<th>records</th><th>throttled</th><th>failed</th></tr>",
+                "<tr><td>put</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td>",
+                "<td>{}</td></tr><tr><td>consumed (all readers)</td><td>{}</td>",
+                "<td>-</td><td>-</td><td>{}</td><td>{}</td><td>-</td></tr></table>"
+            ),
             group(run.records_per_second),
             run.megabytes_per_second,
             run.requests_per_second,
@@ -288,7 +343,8 @@ pub fn report(runs: &[RunResult]) -> String {
             group(run.consumers.read_throttled as f64),
         );
         html.push_str(
-            "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>",
+            "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th><th>p99</th>\
+             <th>p99.9</th><th>max</th><th>mean</th></tr>",
         );
         latency_table_row(&mut html, "put", &run.put_latency);
         if let Some(e2e) = &run.e2e_latency {

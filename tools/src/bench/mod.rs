@@ -9,6 +9,8 @@
 //! "from send" end-to-end figure never mixes clocks either.
 
 pub mod consumer;
+#[cfg(test)]
+mod fake;
 pub mod html;
 pub mod producer;
 pub mod result;

@@ -99,7 +99,8 @@ impl SizeDistribution {
         let (low, high) = distribution.bounds();
         if low < HEADER_LENGTH {
             return Err(format!(
-                "record size {low} is below the {HEADER_LENGTH}-byte header every bench record carries"
+                "record size {low} is below the {HEADER_LENGTH}-byte header every bench \
+                 record carries"
             ));
         }
         if high > RECORD_BYTES_MAX {
@@ -249,7 +250,8 @@ pub fn check_batch(batch_size: usize, sizes: &SizeDistribution) -> Result<(), St
     let worst = batch_size * (sizes.bounds().1 + 16);
     if worst > PUT_RECORDS_BYTES_MAX {
         return Err(format!(
-            "a batch of {batch_size} records of up to {} bytes may exceed the 5 MiB PutRecords limit",
+            "a batch of {batch_size} records of up to {} bytes may exceed the 5 MiB \
+             PutRecords limit",
             sizes.bounds().1
         ));
     }

@@ -10,10 +10,9 @@ use crate::bench::{self, html};
 use crate::cli::output::write_stdout;
 use crate::cli::{Context, OutputFormat, StreamMode, parse_duration};
 
-#[derive(Args, Debug)]
-#[command(
-    args_conflicts_with_subcommands = true,
-    long_about = "Measure an endpoint: producers put records (closed loop as fast as responses \
+/// The long help of `spate bench`.
+pub const LONG_ABOUT: &str = "Measure an endpoint: producers put records (closed loop as fast \
+        as responses \
         return, or open loop at --rate records/s with latency measured from each request's \
         intended send time), readers consume them (polling GetRecords and/or enhanced fan-out), \
         and the run reports records/s, MB/s of payload, put and end-to-end latency percentiles, \
@@ -23,8 +22,10 @@ use crate::cli::{Context, OutputFormat, StreamMode, parse_duration};
         carried in each record's header is reported too. After the producers stop, readers \
         drain until every acknowledged record was read, and the run verifies that each reader \
         saw each acknowledged record exactly once.\n\n\
-        Without --stream a new stream spate-bench-<ms> is created (never deleted)."
-)]
+        Without --stream a new stream spate-bench-<ms> is created (never deleted).";
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchCommand {
     #[command(subcommand)]
     pub compare: Option<BenchSubcommand>,

@@ -91,6 +91,7 @@ pub enum Command {
     #[command(subcommand)]
     Consumer(ConsumerCommand),
     /// Measure throughput and latency of an endpoint (see `spate bench --help`).
+    #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchCommand),
 }
 

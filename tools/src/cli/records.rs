@@ -514,9 +514,15 @@ fn tail_efo(
         Ok(c) if c.consumer_status == "ACTIVE" => c,
         Ok(_) | Err(_) => {
             let started = Instant::now();
-            let c = client
-                .ensure_consumer(&arn, consumer_name, Duration::from_secs(120))
-                .map_err(|e| e.to_string())?;
+            let c = client.ensure_consumer(&arn, consumer_name, Duration::from_secs(120)).map_err(
+                |e| {
+                    if e.is_unsupported() {
+                        format!("{e} (enhanced fan-out is not supported by {})", context.url)
+                    } else {
+                        e.to_string()
+                    }
+                },
+            )?;
             eprintln!(
                 "consumer {consumer_name} ready after {:.1} s ({})",
                 started.elapsed().as_secs_f64(),
