@@ -94,6 +94,7 @@ impl Controller {
         mut catalog: Catalog,
     ) -> Result<(), ApiError> {
         catalog.version = self.catalog.borrow().version + 1;
+        crate::failpoint::failpoint("catalog-before-persist");
         persist(core, &catalog).await?;
         *self.catalog.borrow_mut() = catalog.clone();
         core.publish(Arc::new(catalog.clone())).await;

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod failpoint;
 pub mod fanout;
 pub mod hash;
 pub mod http;

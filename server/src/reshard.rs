@@ -128,9 +128,11 @@ pub async fn execute_plan(
     let mut updating = base.clone();
     updating.streams.get_mut(stream_name).expect("present").status = StreamStatus::Updating;
     controller.publish_transient(core, updating).await;
+    crate::failpoint::failpoint("reshard-updating");
     let result = async {
         // 2. Children's logs.
         open_shards(core, stream.incarnation, &plan.children).await?;
+        crate::failpoint::failpoint("reshard-children-created");
         for child in plan.children.iter().filter(|c| c.ending_offset.is_some()) {
             seal(core, stream.incarnation, child).await?;
         }
@@ -139,6 +141,7 @@ pub async fn execute_plan(
         for &index in &plan.close {
             let parent = stream.shard(index).expect("planned from this stream");
             ends.push((index, seal(core, stream.incarnation, parent).await?));
+            crate::failpoint::failpoint("reshard-parent-sealed");
         }
         Ok::<Vec<(u32, u64)>, ApiError>(ends)
     }
@@ -159,7 +162,9 @@ pub async fn execute_plan(
             meta.next_shard_index = meta.next_shard_index.max(next);
             meta.shards.extend(plan.children);
             // 4. The commit point.
-            controller.commit(core, catalog).await
+            let committed = controller.commit(core, catalog).await;
+            crate::failpoint::failpoint("reshard-committed");
+            committed
         }
         Err(error) => {
             // Undo: reopen any parent we sealed; the catalog never changed.

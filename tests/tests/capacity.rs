@@ -211,15 +211,16 @@ async fn child_following_reader_reads_each_record_once_across_split_and_merge() 
                     .send()
                     .await
                     .expect("PutRecords call");
-                let mut acked = acked.lock().unwrap();
-                for (k, r) in out.records().iter().enumerate() {
-                    if let (Some(seq), Some(shard)) = (r.sequence_number(), r.shard_id()) {
-                        let record = Acked { key: k, n: next[k], shard: shard.to_string() };
-                        assert!(acked.insert(seq.to_string(), record).is_none(), "seq reused");
-                        next[k] += 1;
+                {
+                    let mut acked = acked.lock().unwrap();
+                    for (k, r) in out.records().iter().enumerate() {
+                        if let (Some(seq), Some(shard)) = (r.sequence_number(), r.shard_id()) {
+                            let record = Acked { key: k, n: next[k], shard: shard.to_string() };
+                            assert!(acked.insert(seq.to_string(), record).is_none(), "seq reused");
+                            next[k] += 1;
+                        }
                     }
                 }
-                drop(acked);
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

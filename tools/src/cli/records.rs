@@ -128,12 +128,23 @@ pub fn put(context: &Context, args: PutArgs) -> Result<(), String> {
     let mut batch: Vec<(u64, PutEntry)> = Vec::new();
     let mut batch_bytes = 0;
     let mut n = 0u64;
-    for line in stdin.lock().lines() {
-        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+    let mut input = stdin.lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).map_err(|e| format!("reading stdin: {e}"))? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
         if line.is_empty() {
             continue;
         }
-        let key = partition_key(&args, n, &line)?;
+        let key = partition_key(&args, n, &String::from_utf8_lossy(&line))?;
         let size = line.len() + key.len();
         if size > RECORD_BYTES_MAX {
             return Err(format!("line {} is larger than the 1 MiB record limit", n + 1));
@@ -147,7 +158,7 @@ pub fn put(context: &Context, args: PutArgs) -> Result<(), String> {
             n,
             PutEntry {
                 partition_key: key,
-                data: line.into_bytes(),
+                data: line.clone(),
                 explicit_hash_key: args.explicit_hash_key.clone(),
             },
         ));
