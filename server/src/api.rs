@@ -258,6 +258,16 @@ fn parse_hash_key(value: &str) -> Result<u128, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Writes.
 
+/// Attempts to route a write while a reshard closes its shard; the pauses between them
+/// (1, 2, 4, ... ms) add up to about half a second, far longer than a reshard's commit.
+const REROUTE_ATTEMPTS: u32 = 10;
+
+async fn reroute_pause(attempt: u32) {
+    if attempt > 0 {
+        glommio::timer::sleep(std::time::Duration::from_millis(1 << (attempt - 1))).await;
+    }
+}
+
 struct Routed {
     core: usize,
     incarnation: u64,
@@ -288,8 +298,10 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
         }
     }
     let record = NewRecord { partition_key: Bytes::from(r.partition_key.clone()), data: r.data };
-    // A reshard may close the routed shard between lookup and append: route again.
-    for _attempt in 0..3 {
+    // A reshard may close the routed shard between lookup and append: route again once the
+    // controller has published the new shard set (it does so right after sealing).
+    for attempt in 0..REROUTE_ATTEMPTS {
+        reroute_pause(attempt).await;
         let handle = stream_handle(core, &stream_ref)?;
         let stream = handle.meta();
         require_active(core, stream)?;
@@ -326,7 +338,6 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
                 }));
             }
             Err(ShardError::Engine(engine::Error::Sealed { .. })) | Err(ShardError::Missing) => {
-                glommio::yield_if_needed().await;
                 continue;
             }
             Err(e) => return Err(shard_error(core, e, &stream.name, &shard_id)),
@@ -350,7 +361,8 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
     }
     let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; r.records.len()];
     let account = core.config().account_id.clone();
-    for _attempt in 0..3 {
+    for attempt in 0..REROUTE_ATTEMPTS {
+        reroute_pause(attempt).await;
         let handle = stream_handle(core, &stream_ref)?;
         let stream = handle.meta();
         require_active(core, stream)?;
