@@ -425,7 +425,8 @@ impl<S: Storage> ShardLog<S> {
             self.roll().await?;
         }
         let (file, position, mut chunk, allocated, dirty_until) = {
-            let inner = self.inner.borrow();
+            let mut inner = self.inner.borrow_mut();
+            let inner = &mut *inner;
             let active = inner.segments.last().expect("rolled above");
             let room = self.config.segment_bytes.saturating_sub(active.end_position) as usize;
             let mut take = 0usize;
@@ -436,14 +437,28 @@ impl<S: Storage> ShardLog<S> {
                 }
                 take += len;
             }
-            (
-                active.file.clone(),
-                active.end_position,
-                inner.pending[..take].to_vec(),
-                active.allocated,
-                inner.dirty_until,
-            )
+            let file = active.file.clone();
+            let (end_position, allocated, dirty_until) =
+                (active.end_position, active.allocated, inner.dirty_until);
+            // Take the chunk out of the pending buffer without copying it. If the write fails,
+            // everything pending is discarded anyway (see `flush_to`).
+            let chunk = if take == inner.pending.len() {
+                std::mem::take(&mut inner.pending)
+            } else {
+                let rest = inner.pending.split_off(take);
+                std::mem::replace(&mut inner.pending, rest)
+            };
+            (file, end_position, chunk, allocated, dirty_until)
         };
+        // Frame boundaries of the chunk, for the index (the chunk itself goes to the kernel).
+        let mut frames: Vec<(u64, i64, usize)> = Vec::new();
+        let mut at = 0usize;
+        while at < chunk.len() {
+            let len = frame_len_at(&chunk, at);
+            let (offset, arrival_ms) = record::frame_offset_and_time(&chunk[at..]);
+            frames.push((offset, arrival_ms, len));
+            at += len;
+        }
         let chunk_len = chunk.len() as u64;
         let end = position + chunk_len;
         if end > allocated {
@@ -473,12 +488,9 @@ impl<S: Storage> ShardLog<S> {
         let new_points = {
             let mut inner = self.inner.borrow_mut();
             let inner = &mut *inner;
-            let taken: Vec<u8> = inner.pending.drain(..chunk_len as usize).collect();
             let active = inner.segments.last_mut().expect("active");
             let mut at = 0usize;
-            while at < taken.len() {
-                let len = frame_len_at(&taken, at);
-                let (offset, arrival_ms) = record::frame_offset_and_time(&taken[at..]);
+            for &(offset, arrival_ms, len) in &frames {
                 debug_assert_eq!(offset, active.next_offset);
                 let frame_position = position + at as u64;
                 let due = match active.points.last() {

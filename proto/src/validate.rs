@@ -905,6 +905,9 @@ pub fn parse_request(operation: &str, body: &[u8]) -> Result<Request, ApiError> 
             None => ApiError::unknown_operation(),
         });
     }
+    if let Some(request) = op.and_then(|op| fast_path(op, body)) {
+        return Ok(request);
+    }
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return Err(ser(""));
     };
@@ -999,3 +1002,93 @@ fn check_addressing(request: &Request) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests;
+
+// ---------------------------------------------------------------------------------------------
+// Fast path for the data plane
+// ---------------------------------------------------------------------------------------------
+
+/// PutRecord, PutRecords and GetRecords parsed straight into their typed inputs, for requests
+/// that are plainly valid. Anything unusual (an ARN, a value near a limit, a type mismatch)
+/// returns `None` and takes the general path above, which produces AWS's exact errors. The
+/// checks here are a strict subset of the model's constraints, so both paths accept the same
+/// requests.
+fn fast_path(op: Operation, body: &[u8]) -> Option<Request> {
+    fn name_ok(name: &Option<String>) -> bool {
+        name.as_ref().is_some_and(|n| {
+            (1..=128).contains(&n.len()) && n.bytes().all(is_name_byte)
+        })
+    }
+    fn key_ok(key: &str) -> bool {
+        // Bytes bound characters from above, so 1..=256 bytes is 1..=256 characters.
+        !key.is_empty() && key.len() <= 256
+    }
+    fn hash_key_ok(key: &Option<String>) -> bool {
+        key.as_ref().is_none_or(|k| {
+            (1..=39).contains(&k.len())
+                && k.bytes().all(|b| b.is_ascii_digit())
+                && (k == "0" || !k.starts_with('0'))
+        })
+    }
+    const DATA_MAX: usize = 1 << 20;
+    match op {
+        Operation::PutRecords => {
+            let r: PutRecordsInput = serde_json::from_slice(body).ok()?;
+            let ok = r.stream_arn.is_none()
+                && name_ok(&r.stream_name)
+                && (1..=500).contains(&r.records.len())
+                && r.records.iter().all(|e| {
+                    key_ok(&e.partition_key)
+                        && e.data.len() <= DATA_MAX
+                        && hash_key_ok(&e.explicit_hash_key)
+                });
+            ok.then_some(Request::PutRecords(r))
+        }
+        Operation::PutRecord => {
+            let r: PutRecordInput = serde_json::from_slice(body).ok()?;
+            let ok = r.stream_arn.is_none()
+                && name_ok(&r.stream_name)
+                && key_ok(&r.partition_key)
+                && r.data.len() <= DATA_MAX
+                && hash_key_ok(&r.explicit_hash_key)
+                && r.sequence_number_for_ordering.is_none();
+            ok.then_some(Request::PutRecord(r))
+        }
+        Operation::GetRecords => {
+            let r: GetRecordsInput = serde_json::from_slice(body).ok()?;
+            let ok = r.stream_arn.is_none()
+                && (1..=512).contains(&r.shard_iterator.len())
+                && r.limit.is_none_or(|l| (1..=10_000).contains(&l));
+            ok.then_some(Request::GetRecords(r))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// The fast path and the general path agree on valid requests, and the fast path declines
+    /// anything it does not fully check.
+    #[test]
+    fn agrees_with_the_general_path() {
+        let valid = br#"{"StreamName":"s","Records":[{"Data":"aGk=","PartitionKey":"k"},{"Data":"","PartitionKey":"k2","ExplicitHashKey":"123"}]}"#;
+        let fast = fast_path(Operation::PutRecords, valid).expect("fast path takes it");
+        let Value::Object(map) = serde_json::from_slice::<Value>(valid).unwrap() else { panic!() };
+        let general = Request::PutRecords(parse_input(map, PUT_RECORDS).unwrap());
+        assert_eq!(fast, general);
+        for declined in [
+            &br#"{"StreamName":"s","Records":[]}"#[..],
+            br#"{"StreamName":"s","Records":[{"Data":"aGk=","PartitionKey":""}]}"#,
+            br#"{"StreamName":"s","Records":[{"Data":"aGk=","PartitionKey":"k","ExplicitHashKey":"01"}]}"#,
+            br#"{"StreamName":"bad name","Records":[{"Data":"aGk=","PartitionKey":"k"}]}"#,
+            br#"{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","Records":[{"Data":"aGk=","PartitionKey":"k"}]}"#,
+            br#"{"StreamName":"s","Records":[{"Data":"!!","PartitionKey":"k"}]}"#,
+        ] {
+            assert!(fast_path(Operation::PutRecords, declined).is_none(), "{}", String::from_utf8_lossy(declined));
+        }
+        let put = br#"{"StreamName":"s","Data":"aGk=","PartitionKey":"k"}"#;
+        assert!(fast_path(Operation::PutRecord, put).is_some());
+        assert!(parse_request("PutRecord", put).is_ok());
+    }
+}

@@ -353,13 +353,15 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
         return Err(ApiError::invalid_argument("Records size exceeds 5 MB limit"));
     }
     let mut hash_keys = Vec::with_capacity(r.records.len());
-    for entry in &r.records {
+    let mut new_records = Vec::with_capacity(r.records.len());
+    for entry in r.records {
         hash_keys.push(match &entry.explicit_hash_key {
             Some(value) => parse_hash_key(value)?,
             None => hash::hash_key(entry.partition_key.as_bytes()),
         });
+        new_records.push(NewRecord { partition_key: Bytes::from(entry.partition_key), data: entry.data });
     }
-    let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; r.records.len()];
+    let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; new_records.len()];
     let account = core.config().account_id.clone();
     for attempt in 0..REROUTE_ATTEMPTS {
         reroute_pause(attempt).await;
@@ -387,13 +389,7 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
         // Send every group first, then collect: the owning cores work in parallel.
         let mut waiting = Vec::with_capacity(groups.len());
         for (routed, indexes) in &groups {
-            let records: Vec<NewRecord> = indexes
-                .iter()
-                .map(|&i| NewRecord {
-                    partition_key: Bytes::from(r.records[i].partition_key.clone()),
-                    data: r.records[i].data.clone(),
-                })
-                .collect();
+            let records: Vec<NewRecord> = indexes.iter().map(|&i| new_records[i].clone()).collect();
             let (reply, rx) = oneshot::channel();
             core.send(
                 routed.core,

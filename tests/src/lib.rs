@@ -328,11 +328,16 @@ impl Drop for Server {
                 libc::kill(child.id() as i32, libc::SIGTERM);
             }
             let deadline = Instant::now() + Duration::from_secs(5);
+            let mut exited = false;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
+            }
+            if !exited {
+                eprintln!("spated still running 5 s after SIGTERM; sending SIGKILL");
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -566,9 +571,8 @@ pub fn parse_response(bytes: &[u8]) -> Option<RawResponse> {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let rest = &bytes[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked =
+        headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     let body = if chunked { decode_chunked(rest).0 } else { rest.to_vec() };
     Some(RawResponse { status, headers, body })
 }
@@ -642,7 +646,8 @@ impl Rng {
 
     /// A random printable partition key of 1..=32 characters.
     pub fn key(&mut self) -> String {
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+        const ALPHABET: &[u8] =
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
         let len = 1 + self.below(32) as usize;
         (0..len).map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize] as char).collect()
     }

@@ -20,8 +20,8 @@ use aws_sdk_kinesis::types::{
     StreamModeDetails, StreamStatus,
 };
 use tests::{
-    Rng, Server, create_stream, error_code, hash_key, list_all_shards, open_shard_for,
-    raw_request, read_from_iterator, read_shard, seq_cmp, wait_active,
+    Rng, Server, create_stream, error_code, hash_key, list_all_shards, open_shard_for, raw_request,
+    read_from_iterator, read_shard, seq_cmp, wait_active,
 };
 
 const ACCOUNT: &str = "000000000000";
@@ -509,8 +509,9 @@ async fn put_record_and_every_iterator_type() {
     assert!(records(tail.clone(), None).await.records().is_empty());
 
     // AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER.
-    let at = records(iterator(ShardIteratorType::AtSequenceNumber, Some(&seqs[4]), None).await, None)
-        .await;
+    let at =
+        records(iterator(ShardIteratorType::AtSequenceNumber, Some(&seqs[4]), None).await, None)
+            .await;
     assert_eq!(datas(&at), (4..10).map(data_at).collect::<Vec<_>>());
     let after =
         records(iterator(ShardIteratorType::AfterSequenceNumber, Some(&seqs[4]), None).await, None)
@@ -561,9 +562,11 @@ async fn put_record_and_every_iterator_type() {
             .await
             .unwrap();
     }
-    let by_time =
-        records(iterator(ShardIteratorType::AtTimestamp, None, Some(DateTime::from(mark))).await, None)
-            .await;
+    let by_time = records(
+        iterator(ShardIteratorType::AtTimestamp, None, Some(DateTime::from(mark))).await,
+        None,
+    )
+    .await;
     assert_eq!(datas(&by_time), ["late0", "late1", "late2"]);
     let arrival = by_time.records()[0].approximate_arrival_timestamp().expect("arrival time");
     assert!(arrival.to_millis().unwrap() >= DateTime::from(mark).to_millis().unwrap());
@@ -971,7 +974,10 @@ async fn per_shard_and_per_key_ordering() {
                     let mut batch = Vec::new();
                     for j in 0..12 {
                         let k = (j * 7 + round) % 3;
-                        batch.push(entry(&keys[k], format!("{}#{}", keys[k], counters[k]).as_bytes()));
+                        batch.push(entry(
+                            &keys[k],
+                            format!("{}#{}", keys[k], counters[k]).as_bytes(),
+                        ));
                         counters[k] += 1;
                     }
                     let out = client
@@ -1130,9 +1136,10 @@ async fn restart_keeps_records_and_metadata() {
     assert_eq!(client.list_streams().send().await.unwrap().stream_names(), streams_before);
 
     // Writes continue after the old tip of each open shard.
-    for shard in shards_before.iter().filter(|s| {
-        s.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_none()
-    }) {
+    for shard in shards_before
+        .iter()
+        .filter(|s| s.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_none())
+    {
         let start: u128 = shard.hash_key_range().unwrap().starting_hash_key().parse().unwrap();
         let out = client
             .put_record()

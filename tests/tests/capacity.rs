@@ -50,7 +50,12 @@ const TARGET_BYTES_PER_SECOND: f64 = (2 << 20) as f64;
 /// started on schedule (not after the previous one returned) so that the offered rate is
 /// 2 MiB/s of data plus keys (what the quota counts) whatever the latency. Batches started
 /// before `warmup` are sent but not counted; then `measure` long is counted.
-async fn paced_load(client: &Client, stream: &str, warmup: Duration, measure: Duration) -> LoadOutcome {
+async fn paced_load(
+    client: &Client,
+    stream: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> LoadOutcome {
     let batch_bytes = (RECORD_BYTES + KEY_LEN) * RECORDS_PER_BATCH;
     let interval = Duration::from_secs_f64(batch_bytes as f64 / TARGET_BYTES_PER_SECOND);
     let mut rng = Rng::new();
@@ -313,7 +318,8 @@ async fn child_following_reader_reads_each_record_once_across_split_and_merge() 
         let mut closed = false;
         let mut last_seq: Option<String> = None;
         for _call in 0..200 {
-            let out = client.get_records().shard_iterator(&iterator).send().await.expect("GetRecords");
+            let out =
+                client.get_records().shard_iterator(&iterator).send().await.expect("GetRecords");
             for r in out.records() {
                 read.push((
                     shard.clone(),
@@ -331,7 +337,8 @@ async fn child_following_reader_reads_each_record_once_across_split_and_merge() 
                             .entry(shard.clone())
                             .or_default()
                             .insert(child.shard_id().to_string());
-                        waiting.insert(child.shard_id().to_string(), child.parent_shards().to_vec());
+                        waiting
+                            .insert(child.shard_id().to_string(), child.parent_shards().to_vec());
                     }
                     break;
                 }
@@ -387,7 +394,11 @@ async fn child_following_reader_reads_each_record_once_across_split_and_merge() 
     let mut next = [0u32; 10];
     for (_, seq, _, _) in &read {
         let a = &acked[seq];
-        assert_eq!(a.n, next[a.key], "key k{}: read #{} where #{} was expected", a.key, a.n, next[a.key]);
+        assert_eq!(
+            a.n, next[a.key],
+            "key k{}: read #{} where #{} was expected",
+            a.key, a.n, next[a.key]
+        );
         next[a.key] += 1;
     }
     // Every shard took writes, so the test crossed both reshards for real.

@@ -512,6 +512,7 @@ impl Client {
             body: stream,
             decoder: eventstream::Decoder::new(),
             scratch: Vec::new(),
+            pending: None,
         })
     }
 }
@@ -757,12 +758,22 @@ pub struct Subscription {
     body: http::Body<TcpStream>,
     decoder: eventstream::Decoder,
     scratch: Vec<u8>,
+    pending: Option<Event>,
 }
 
 impl Subscription {
+    /// Returns `event` again from the next [`Subscription::next_event`] call.
+    pub fn push_back(&mut self, event: Event) {
+        assert!(self.pending.is_none(), "one event of push-back");
+        self.pending = Some(event);
+    }
+
     /// The next event; `Ok(None)` when the server ends the subscription (after ~5 minutes on
     /// AWS), after which the caller resubscribes from the continuation sequence number.
     pub fn next_event(&mut self) -> Result<Option<Event>> {
+        if let Some(event) = self.pending.take() {
+            return Ok(Some(event));
+        }
         loop {
             let message = self
                 .decoder

@@ -242,7 +242,8 @@ pub struct EfoConfig {
 /// How long a subscription read blocks before the thread checks whether to stop.
 const EFO_READ_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Opens a subscription and waits for its `initial-response`.
+/// Opens a subscription and waits for its first event: `initial-response` as AWS sends it, or
+/// (kinesis-mock) a first `SubscribeToShardEvent`, which is kept for the reader.
 pub fn subscribe(
     client: &mut Client,
     consumer_arn: &str,
@@ -255,10 +256,9 @@ pub fn subscribe(
     loop {
         match subscription.next_event() {
             Ok(Some(Event::InitialResponse)) => return Ok(subscription),
-            Ok(Some(Event::Shard(_))) => {
-                return Err(kinesis::Error::Protocol(
-                    "SubscribeToShard sent records before initial-response".into(),
-                ));
+            Ok(Some(event)) => {
+                subscription.push_back(event);
+                return Ok(subscription);
             }
             Ok(None) => return Err(kinesis::Error::Protocol("subscription ended at once".into())),
             Err(kinesis::Error::Transport { source, .. })

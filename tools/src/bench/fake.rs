@@ -31,6 +31,8 @@ pub struct Fake {
     pub efo: bool,
     /// Fail every n-th PutRecords entry with ProvisionedThroughputExceededException (0: never).
     pub throttle_every: u64,
+    /// Start event streams with a first SubscribeToShardEvent, as kinesis-mock does.
+    pub no_initial_response: bool,
     entries: AtomicU64,
 }
 
@@ -275,9 +277,10 @@ impl Fake {
                 .and_then(|()| writer.write_all(&message))
                 .and_then(|()| writer.write_all(b"\r\n"))
         };
-        if writer.write_all(head.as_bytes()).is_err()
-            || send(writer, "initial-response", &json!({})).is_err()
-        {
+        if writer.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        if !self.no_initial_response && send(writer, "initial-response", &json!({})).is_err() {
             return;
         }
         let started = Instant::now();
@@ -382,6 +385,21 @@ mod tests {
         assert_eq!(open.requests_sent, open.requests_due);
         // 2,000 records/s for 0.6 s in batches of 20: 60 requests.
         assert!((58..=62).contains(&open.requests_sent), "{}", open.requests_sent);
+    }
+
+    #[test]
+    fn bench_put_record_zipf_and_fan_out_without_initial_response() {
+        let endpoint = Fake { efo: true, no_initial_response: true, ..Default::default() }.start();
+        let mut s = settings(endpoint);
+        s.api = "PutRecord".into();
+        s.batch_size = 1;
+        s.keys = "zipf:1.2".into();
+        s.consumers = 0;
+        let result = crate::bench::run(&s, false).unwrap();
+        assert_eq!(result.consumers.efo_status, "ok");
+        assert!(result.records_acked > 0);
+        assert_eq!(result.requests, result.records_acked);
+        assert!(result.consumers.verified, "{:?}", result.consumers.readers);
     }
 
     #[test]

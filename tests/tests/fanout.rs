@@ -1,0 +1,543 @@
+//! Enhanced fan-out on the real `spated` through the AWS SDK for Rust: consumer registration
+//! (register, describe, list with paging, deregister) and DeleteStream's EnforceConsumerDeletion;
+//! SubscribeToShard delivering the initial response and then every record written after the
+//! subscription, in order; a second subscription within 5 s refused with ResourceInUse; a
+//! consumer deregistered mid-stream ending its subscription with an error event; two consumers
+//! on one shard each receiving the full stream.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
+use aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError;
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
+    SubscribeToShardEventStream,
+};
+use tests::{Server, create_stream, decode_chunked, error_code};
+
+const SHARD: &str = "shardId-000000000000";
+
+fn stream_arn(stream: &str) -> String {
+    format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}")
+}
+
+async fn register(client: &Client, stream: &str, name: &str) -> String {
+    let out = client
+        .register_stream_consumer()
+        .stream_arn(stream_arn(stream))
+        .consumer_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("RegisterStreamConsumer {name}: {e:?}"));
+    let consumer = out.consumer().expect("Consumer");
+    assert_eq!(consumer.consumer_name(), name);
+    consumer.consumer_arn().to_string()
+}
+
+/// Waits (bounded) until DescribeStreamConsumer shows the consumer ACTIVE.
+async fn wait_consumer_active(client: &Client, consumer_arn: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = client
+            .describe_stream_consumer()
+            .consumer_arn(consumer_arn)
+            .send()
+            .await
+            .expect("DescribeStreamConsumer");
+        if out.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active {
+            return;
+        }
+        assert!(Instant::now() < deadline, "consumer {consumer_arn} not ACTIVE within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn subscribe_latest(
+    client: &Client,
+    consumer_arn: &str,
+) -> Result<SubscribeToShardOutput, String> {
+    subscribe_latest_to(client, consumer_arn, SHARD).await
+}
+
+async fn subscribe_latest_to(
+    client: &Client,
+    consumer_arn: &str,
+    shard: &str,
+) -> Result<SubscribeToShardOutput, String> {
+    let position = StartingPosition::builder().r#type(ShardIteratorType::Latest).build().unwrap();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        client
+            .subscribe_to_shard()
+            .consumer_arn(consumer_arn)
+            .shard_id(shard)
+            .starting_position(position)
+            .send(),
+    )
+    .await
+    .expect("SubscribeToShard answers within 10 s");
+    result.map_err(|e| {
+        e.as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{e:?}"))
+    })
+}
+
+/// Puts `count` records `"{tag}-{i}"` (one shard), in order; returns their sequence numbers.
+async fn put_numbered(client: &Client, stream: &str, tag: &str, count: usize) -> Vec<String> {
+    let mut seqs = Vec::new();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(10) {
+        let entries: Vec<PutRecordsRequestEntry> = chunk
+            .iter()
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(format!("key{}", i % 3))
+                    .data(Blob::new(format!("{tag}-{i}")))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = client
+            .put_records()
+            .stream_name(stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .expect("PutRecords");
+        assert_eq!(out.failed_record_count(), Some(0));
+        seqs.extend(out.records().iter().map(|r| r.sequence_number().unwrap().to_string()));
+    }
+    seqs
+}
+
+/// Receives events until `count` records arrived (bounded: 15 s); returns (sequence, data).
+async fn receive(output: &mut SubscribeToShardOutput, count: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, output.event_stream.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} records within 15 s", got.len()));
+        match event {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event))) => {
+                for r in event.records() {
+                    let data = String::from_utf8(r.data().as_ref().to_vec()).unwrap();
+                    got.push((r.sequence_number().to_string(), data));
+                }
+                if let Some(last) = event.records().last() {
+                    assert_eq!(
+                        event.continuation_sequence_number(),
+                        last.sequence_number(),
+                        "ContinuationSequenceNumber is the last record delivered"
+                    );
+                }
+            }
+            Ok(Some(other)) => panic!("unexpected event {other:?}"),
+            Ok(None) => panic!("the event stream ended after {} of {count} records", got.len()),
+            Err(e) => panic!("event stream error after {} records: {e:?}", got.len()),
+        }
+    }
+    got
+}
+
+fn expected(tag: &str, seqs: &[String]) -> Vec<(String, String)> {
+    seqs.iter().enumerate().map(|(i, s)| (s.clone(), format!("{tag}-{i}"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_registration_and_enforced_deletion() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+
+    let out = client
+        .register_stream_consumer()
+        .stream_arn(stream_arn("s"))
+        .consumer_name("c1")
+        .send()
+        .await
+        .expect("RegisterStreamConsumer");
+    let c1 = out.consumer().unwrap();
+    assert!(
+        c1.consumer_arn().starts_with(&format!("{}/consumer/c1:", stream_arn("s"))),
+        "consumer ARN {}",
+        c1.consumer_arn()
+    );
+    assert!(
+        [ConsumerStatus::Creating, ConsumerStatus::Active].contains(c1.consumer_status()),
+        "{:?}",
+        c1.consumer_status()
+    );
+    let c1_arn = c1.consumer_arn().to_string();
+    wait_consumer_active(&client, &c1_arn).await;
+    let duplicate = client
+        .register_stream_consumer()
+        .stream_arn(stream_arn("s"))
+        .consumer_name("c1")
+        .send()
+        .await;
+    assert_eq!(error_code(duplicate), "ResourceInUseException");
+    let c2_arn = register(&client, "s", "c2").await;
+
+    // Describe by ARN and by stream ARN + name.
+    let by_arn = client.describe_stream_consumer().consumer_arn(&c1_arn).send().await.unwrap();
+    let d = by_arn.consumer_description().unwrap();
+    assert_eq!(d.consumer_name(), "c1");
+    assert_eq!(d.stream_arn(), stream_arn("s"));
+    assert_eq!(d.consumer_status(), &ConsumerStatus::Active);
+    let by_name = client
+        .describe_stream_consumer()
+        .stream_arn(stream_arn("s"))
+        .consumer_name("c1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_name.consumer_description().unwrap().consumer_arn(), c1_arn);
+    let summary = client.describe_stream_summary().stream_name("s").send().await.unwrap();
+    assert_eq!(summary.stream_description_summary().unwrap().consumer_count(), Some(2));
+
+    // List with paging.
+    let first = client
+        .list_stream_consumers()
+        .stream_arn(stream_arn("s"))
+        .max_results(1)
+        .send()
+        .await
+        .expect("ListStreamConsumers");
+    assert_eq!(first.consumers().len(), 1);
+    let token = first.next_token().expect("a second page").to_string();
+    let second = client
+        .list_stream_consumers()
+        .stream_arn(stream_arn("s"))
+        .next_token(token)
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.next_token(), None);
+    let mut names: Vec<&str> =
+        first.consumers().iter().chain(second.consumers()).map(|c| c.consumer_name()).collect();
+    names.sort();
+    assert_eq!(names, ["c1", "c2"]);
+
+    // Deregister c2 by stream ARN + name: it is gone.
+    client
+        .deregister_stream_consumer()
+        .stream_arn(stream_arn("s"))
+        .consumer_name("c2")
+        .send()
+        .await
+        .expect("DeregisterStreamConsumer by name");
+    let gone = client.describe_stream_consumer().consumer_arn(&c2_arn).send().await;
+    assert_eq!(error_code(gone), "ResourceNotFoundException");
+    let all = client.list_stream_consumers().stream_arn(stream_arn("s")).send().await.unwrap();
+    let names: Vec<&str> = all.consumers().iter().map(|c| c.consumer_name()).collect();
+    assert_eq!(names, ["c1"]);
+
+    // DeleteStream refuses while c1 is registered, unless EnforceConsumerDeletion.
+    let refused = client.delete_stream().stream_name("s").send().await;
+    assert_eq!(error_code(refused), "ResourceInUseException");
+    let refused =
+        client.delete_stream().stream_name("s").enforce_consumer_deletion(false).send().await;
+    assert_eq!(error_code(refused), "ResourceInUseException");
+    client.describe_stream_summary().stream_name("s").send().await.expect("still there");
+    client
+        .delete_stream()
+        .stream_name("s")
+        .enforce_consumer_deletion(true)
+        .send()
+        .await
+        .expect("DeleteStream with EnforceConsumerDeletion");
+    let deleted = client.describe_stream_summary().stream_name("s").send().await;
+    assert_eq!(error_code(deleted), "ResourceNotFoundException");
+    let consumer = client.describe_stream_consumer().consumer_arn(&c1_arn).send().await;
+    assert_eq!(error_code(consumer), "ResourceNotFoundException");
+
+    // Deregister by consumer ARN on a fresh stream.
+    create_stream(&client, "t", 1).await;
+    let c3 = register(&client, "t", "c3").await;
+    client
+        .deregister_stream_consumer()
+        .consumer_arn(&c3)
+        .send()
+        .await
+        .expect("DeregisterStreamConsumer by ARN");
+    let all = client.list_stream_consumers().stream_arn(stream_arn("t")).send().await.unwrap();
+    assert!(all.consumers().is_empty());
+    client.delete_stream().stream_name("t").send().await.expect("no consumers left");
+}
+
+/// Reads one event-stream message of a raw HTTP/1.1 SubscribeToShard response and returns
+/// its string headers. Independent of the SDK: this checks the wire format itself.
+fn first_raw_event_headers(server: &Server, consumer_arn: &str) -> Vec<(String, String)> {
+    let body = serde_json::json!({
+        "ConsumerARN": consumer_arn,
+        "ShardId": SHARD,
+        "StartingPosition": {"Type": "LATEST"},
+    })
+    .to_string();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: Kinesis_20131202.SubscribeToShard\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        assert!(Instant::now() < deadline, "no complete first event within 5 s: {bytes:?}");
+        let n = stream.read(&mut buffer).expect("reading the event stream");
+        assert!(n > 0, "connection closed before the first event: {bytes:?}");
+        bytes.extend_from_slice(&buffer[..n]);
+        let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&bytes[..end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 200"), "SubscribeToShard answered {head}");
+        assert!(
+            head.to_ascii_lowercase().contains("application/vnd.amazon.eventstream"),
+            "event-stream content type: {head}"
+        );
+        let body = &bytes[end + 4..];
+        let decoded = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            decode_chunked(body).0
+        } else {
+            body.to_vec()
+        };
+        if decoded.len() < 12 {
+            continue;
+        }
+        let total = u32::from_be_bytes(decoded[0..4].try_into().unwrap()) as usize;
+        let headers_len = u32::from_be_bytes(decoded[4..8].try_into().unwrap()) as usize;
+        if decoded.len() < total {
+            continue;
+        }
+        assert!(12 + headers_len + 4 <= total, "message lengths {total}/{headers_len}");
+        let mut headers = Vec::new();
+        let mut h = &decoded[12..12 + headers_len];
+        while !h.is_empty() {
+            let name_len = h[0] as usize;
+            let name = String::from_utf8(h[1..1 + name_len].to_vec()).unwrap();
+            let kind = h[1 + name_len];
+            assert_eq!(kind, 7, "header {name} is not a string");
+            let at = 2 + name_len;
+            let value_len = u16::from_be_bytes([h[at], h[at + 1]]) as usize;
+            let value = String::from_utf8(h[at + 2..at + 2 + value_len].to_vec()).unwrap();
+            headers.push((name, value));
+            h = &h[at + 2 + value_len..];
+        }
+        return headers;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_to_shard_delivers_records_in_order_and_refuses_a_second_subscription() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    put_numbered(&client, "s", "before", 5).await;
+    let consumer = register(&client, "s", "reader").await;
+    wait_consumer_active(&client, &consumer).await;
+
+    // On the wire, the first message is the initial response.
+    let raw_consumer = register(&client, "s", "raw").await;
+    wait_consumer_active(&client, &raw_consumer).await;
+    let headers = first_raw_event_headers(&server, &raw_consumer);
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(header(":message-type"), Some("event"), "{headers:?}");
+    assert_eq!(header(":event-type"), Some("initial-response"), "{headers:?}");
+
+    // The SDK's send() returns once it has read the initial response.
+    let mut output = subscribe_latest(&client, &consumer).await.expect("SubscribeToShard");
+    // The same consumer on the same shard again within 5 s: refused.
+    let second = subscribe_latest(&client, &consumer).await;
+    assert_eq!(second.err().as_deref(), Some("ResourceInUseException"));
+
+    // LATEST: only what is written after the subscription, all of it, in order.
+    let seqs = put_numbered(&client, "s", "after", 60).await;
+    let got = receive(&mut output, 60).await;
+    assert_eq!(got, expected("after", &seqs));
+    let more = put_numbered(&client, "s", "more", 7).await;
+    assert_eq!(receive(&mut output, 7).await, expected("more", &more));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deregistering_a_consumer_ends_its_subscription_with_an_error() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "doomed").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut output = subscribe_latest(&client, &consumer).await.expect("SubscribeToShard");
+    let seqs = put_numbered(&client, "s", "x", 5).await;
+    assert_eq!(receive(&mut output, 5).await, expected("x", &seqs));
+
+    client
+        .deregister_stream_consumer()
+        .consumer_arn(&consumer)
+        .send()
+        .await
+        .expect("DeregisterStreamConsumer");
+    // The next thing the subscriber sees (after any empty events) is an error, not a clean end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, output.event_stream.recv())
+            .await
+            .expect("the subscription does not end within 10 s of the deregistration");
+        match event {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                assert!(e.records().is_empty(), "records after deregistration: {e:?}");
+            }
+            Ok(Some(other)) => panic!("unexpected event {other:?}"),
+            Ok(None) => panic!("the stream ended without an error event"),
+            Err(e) => break e,
+        }
+    };
+    // The SDK decodes the `:exception-type` into the modeled variant (its metadata carries no
+    // code for event-stream exceptions, so match the variant).
+    assert!(
+        matches!(
+            error.as_service_error(),
+            Some(SubscribeToShardEventStreamError::ResourceNotFoundException(_))
+        ),
+        "expected ResourceNotFoundException, got {error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_each_receive_the_full_stream() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let a = register(&client, "s", "a").await;
+    let b = register(&client, "s", "b").await;
+    wait_consumer_active(&client, &a).await;
+    wait_consumer_active(&client, &b).await;
+    let mut sub_a = subscribe_latest(&client, &a).await.expect("subscribe a");
+    let mut sub_b = subscribe_latest(&client, &b).await.expect("subscribe b");
+    let seqs = put_numbered(&client, "s", "both", 50).await;
+    let want = expected("both", &seqs);
+    let (got_a, got_b) = tokio::join!(receive(&mut sub_a, 50), receive(&mut sub_b, 50));
+    assert_eq!(got_a, want, "consumer a");
+    assert_eq!(got_b, want, "consumer b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscription_does_not_hold_up_a_graceful_shutdown() {
+    let mut server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "live").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut output = subscribe_latest(&client, &consumer).await.expect("SubscribeToShard");
+    let seqs = put_numbered(&client, "s", "x", 3).await;
+    assert_eq!(receive(&mut output, 3).await, expected("x", &seqs));
+
+    // SIGTERM while the subscription is live (and just delivered records): the event stream
+    // ends at once and the server exits well within its 10 s shutdown timeout. A server that
+    // only notices at the subscription's next 5 s heartbeat fails this.
+    let started = Instant::now();
+    let stopper = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match output.event_stream.recv().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return started.elapsed(),
+            }
+        }
+    })
+    .await
+    .expect("the event stream ends when the server shuts down");
+    let _server = stopper.await.expect("stop");
+    let stopped = started.elapsed();
+    eprintln!("event stream ended after {ended:?}, server exited after {stopped:?}");
+    assert!(
+        stopped < Duration::from_secs(2),
+        "graceful shutdown with a live subscription took {stopped:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_stream_ends_live_subscriptions_with_an_error() {
+    // One core: both shards and both subscriptions live on it.
+    let server = Server::start(&["--cores", "1"]);
+    let client = server.client();
+    create_stream(&client, "s", 2).await;
+    let consumer = register(&client, "s", "c").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut subscriptions = Vec::new();
+    for shard in ["shardId-000000000000", "shardId-000000000001"] {
+        subscriptions.push(subscribe_latest_to(&client, &consumer, shard).await.expect(shard));
+    }
+    // Both subscriptions just delivered records.
+    let low = client
+        .put_record()
+        .stream_name("s")
+        .partition_key("k")
+        .explicit_hash_key("0")
+        .data(Blob::new("low"))
+        .send()
+        .await
+        .unwrap();
+    let high = client
+        .put_record()
+        .stream_name("s")
+        .partition_key("k")
+        .explicit_hash_key(u128::MAX.to_string())
+        .data(Blob::new("high"))
+        .send()
+        .await
+        .unwrap();
+    let low_got = receive(&mut subscriptions[0], 1).await;
+    assert_eq!(low_got, [(low.sequence_number().to_string(), "low".to_string())]);
+    let high_got = receive(&mut subscriptions[1], 1).await;
+    assert_eq!(high_got, [(high.sequence_number().to_string(), "high".to_string())]);
+
+    let started = Instant::now();
+    client
+        .delete_stream()
+        .stream_name("s")
+        .enforce_consumer_deletion(true)
+        .send()
+        .await
+        .expect("DeleteStream with EnforceConsumerDeletion");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "DeleteStream with live subscriptions took {took:?}");
+    for (i, subscription) in subscriptions.iter_mut().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let error = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = tokio::time::timeout(left, subscription.event_stream.recv())
+                .await
+                .unwrap_or_else(|_| panic!("subscription {i} still open 10 s after DeleteStream"));
+            match event {
+                Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                    assert!(e.records().is_empty(), "records after the deletion: {e:?}");
+                }
+                Ok(Some(other)) => panic!("unexpected event {other:?}"),
+                Ok(None) => panic!("subscription {i} ended without an error event"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(
+                error.as_service_error(),
+                Some(SubscribeToShardEventStreamError::ResourceNotFoundException(_))
+            ),
+            "subscription {i}: expected ResourceNotFoundException, got {error:?}"
+        );
+    }
+}
