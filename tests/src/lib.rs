@@ -28,7 +28,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------------------------
 // Finding (and if needed building) the binary.
 
-static BUILD: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The binary, or why it could not be built (remembered so that every test fails fast).
+static BUILD: Mutex<Option<Result<PathBuf, String>>> = Mutex::new(None);
 
 /// The workspace root (the parent of this crate's directory).
 fn workspace_root() -> PathBuf {
@@ -59,19 +60,19 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
 /// never silently exercises a stale server.
 pub fn spated_binary() -> PathBuf {
     let mut cached = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = cached.as_ref() {
-        return path.clone();
-    }
+    let result = cached.get_or_insert_with(find_or_build_spated).clone();
+    result.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn find_or_build_spated() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("SPATED_BIN") {
-        let path = PathBuf::from(path);
-        *cached = Some(path.clone());
-        return path;
+        return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().expect("current_exe");
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let target_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("the test executable lives in target/<profile>/deps")
+        .ok_or("the test executable should live in target/<profile>/deps")?
         .to_path_buf();
     let binary = target_dir.join("spated");
     let root = workspace_root();
@@ -92,12 +93,15 @@ pub fn spated_binary() -> PathBuf {
             .args(["build", "-p", "server", "--bin", "spated"])
             .current_dir(&root)
             .status()
-            .expect("running cargo build -p server");
-        assert!(status.success(), "cargo build -p server --bin spated failed");
+            .map_err(|e| format!("running cargo build -p server: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo build -p server --bin spated failed ({status})"));
+        }
     }
-    assert!(binary.exists(), "{} does not exist after building", binary.display());
-    *cached = Some(binary.clone());
-    binary
+    if !binary.exists() {
+        return Err(format!("{} does not exist after building", binary.display()));
+    }
+    Ok(binary)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -576,7 +576,15 @@ pub fn run(settings: &Settings, show_progress: bool) -> Result<RunResult, String
     };
     let mut verified = reader_count > 0 && acked.untracked == 0;
     for r in readers.all() {
-        e2e_total.merge(&r.e2e.lock().unwrap().total);
+        let (e2e_p50_ms, e2e_p99_ms, e2e_max_ms) = {
+            let recorder = r.e2e.lock().unwrap();
+            e2e_total.merge(&recorder.total);
+            (
+                result::ms(recorder.total.value_at_percentile(50.0)),
+                result::ms(recorder.total.value_at_percentile(99.0)),
+                result::ms(recorder.total.max()),
+            )
+        };
         e2e_send_total.merge(&r.e2e_from_send.lock().unwrap().total);
         consumers.records_consumed += r.deliveries.load(Ordering::Relaxed);
         consumers.bytes_consumed += r.bytes.load(Ordering::Relaxed);
@@ -595,6 +603,9 @@ pub fn run(settings: &Settings, show_progress: bool) -> Result<RunResult, String
             missing: acked.count - acked_seen,
             duplicates: r.duplicates.load(Ordering::Relaxed),
             unacked_seen: seen.count - acked_seen,
+            e2e_p50_ms,
+            e2e_p99_ms,
+            e2e_max_ms,
         };
         verified &=
             verification.missing == 0 && verification.duplicates == 0 && seen.untracked == 0;

@@ -109,6 +109,13 @@ pub struct ReaderVerification {
     pub duplicates: u64,
     /// Consumed though never acknowledged (a put whose response was lost).
     pub unacked_seen: u64,
+    /// This reader's end-to-end latency (from ack).
+    #[serde(default)]
+    pub e2e_p50_ms: f64,
+    #[serde(default)]
+    pub e2e_p99_ms: f64,
+    #[serde(default)]
+    pub e2e_max_ms: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -359,13 +366,25 @@ pub fn summary(result: &RunResult) -> String {
             verification,
             c.drain_seconds
         );
-        if c.read_throttled > 0 || !c.read_errors.is_empty() {
+        for r in &c.readers {
             let _ = writeln!(
                 out,
-                "read throttled {}  read errors{}",
-                group(c.read_throttled as f64),
-                by_type(&c.read_errors)
+                "  reader {:<8} e2e p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms; {} unique, {} missing, \
+                 {} duplicates",
+                r.name,
+                r.e2e_p50_ms,
+                r.e2e_p99_ms,
+                r.e2e_max_ms,
+                group(r.unique as f64),
+                group(r.missing as f64),
+                group(r.duplicates as f64)
             );
+        }
+        if c.read_throttled > 0 {
+            let _ = writeln!(out, "read throttled {} calls", group(c.read_throttled as f64));
+        }
+        if !c.read_errors.is_empty() {
+            let _ = writeln!(out, "read errors{}", by_type(&c.read_errors));
         }
     }
     let h = &result.harness;
