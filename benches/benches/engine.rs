@@ -10,7 +10,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use engine::{Clock, Durability, GlommioStorage, LogConfig, NewRecord, ShardIdentity, ShardLog, SystemClock};
+use engine::{
+    Clock, Durability, GlommioStorage, LogConfig, NewRecord, ShardIdentity, ShardLog, SystemClock,
+};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -287,7 +289,8 @@ unsafe fn libc_kill(pid: i32) {
 }
 
 fn main() {
-    let what = std::env::args().nth(1).filter(|a| !a.starts_with('-')).unwrap_or_else(|| "all".into());
+    let what =
+        std::env::args().nth(1).filter(|a| !a.starts_with('-')).unwrap_or_else(|| "all".into());
     // `cargo bench` passes `--bench`; ignore it.
     let dir = dir_arg();
     std::fs::create_dir_all(&dir).unwrap();

@@ -284,6 +284,11 @@ impl<S: Storage> ShardLog<S> {
         inner.segments.first().map_or(inner.visible_next, |s| s.first_offset)
     }
 
+    /// Whether `close` has run (the log takes no more appends and wakes every waiter).
+    pub fn is_closed(&self) -> bool {
+        self.inner.borrow().closed
+    }
+
     /// The exclusive ending offset, once sealed.
     pub fn sealed(&self) -> Option<u64> {
         self.inner.borrow().sealed

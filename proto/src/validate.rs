@@ -1014,9 +1014,7 @@ mod tests;
 /// requests.
 fn fast_path(op: Operation, body: &[u8]) -> Option<Request> {
     fn name_ok(name: &Option<String>) -> bool {
-        name.as_ref().is_some_and(|n| {
-            (1..=128).contains(&n.len()) && n.bytes().all(is_name_byte)
-        })
+        name.as_ref().is_some_and(|n| (1..=128).contains(&n.len()) && n.bytes().all(is_name_byte))
     }
     fn key_ok(key: &str) -> bool {
         // Bytes bound characters from above, so 1..=256 bytes is 1..=256 characters.

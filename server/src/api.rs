@@ -359,7 +359,8 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
             Some(value) => parse_hash_key(value)?,
             None => hash::hash_key(entry.partition_key.as_bytes()),
         });
-        new_records.push(NewRecord { partition_key: Bytes::from(entry.partition_key), data: entry.data });
+        new_records
+            .push(NewRecord { partition_key: Bytes::from(entry.partition_key), data: entry.data });
     }
     let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; new_records.len()];
     let account = core.config().account_id.clone();
@@ -520,9 +521,9 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
                 charge_iterator: true,
                 reply,
             })
-                .await
-                .ok_or_else(|| ApiError::internal("shard owner unavailable"))?
-                .map_err(|e| shard_error(core, e, stream_name, &catalog::shard_id(index)))
+            .await
+            .ok_or_else(|| ApiError::internal("shard owner unavailable"))?
+            .map_err(|e| shard_error(core, e, stream_name, &catalog::shard_id(index)))
         }
     };
     let offset = match position {

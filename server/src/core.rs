@@ -273,7 +273,9 @@ impl Core {
                 let now_ns = self.clock.monotonic_ns();
                 let result = match self.owned(incarnation, shard) {
                     None => Err(ShardError::Missing),
-                    Some(owned) if charge_iterator && !owned.quotas.try_get_shard_iterator(now_ns) => {
+                    Some(owned)
+                        if charge_iterator && !owned.quotas.try_get_shard_iterator(now_ns) =>
+                    {
                         Err(ShardError::Throttled)
                     }
                     Some(owned) => match query {
@@ -315,12 +317,13 @@ impl Core {
                         shards.keys().filter(|k| k.0 == incarnation).copied().collect();
                     keys.iter().filter_map(|k| shards.remove(k)).collect()
                 };
+                // End live subscriptions first: they send their error event and stop.
+                self.subscriptions.end_stream(incarnation);
                 for owned in &doomed {
                     let _ = owned.log.close().await;
                     self.metrics.forget_stream(&owned.stream);
                     let _ = std::fs::remove_dir_all(owned.log.dir());
                 }
-                self.subscriptions.end_stream(incarnation);
                 let _ = reply.send(());
             }
             Msg::Publish { catalog, reply } => {
@@ -335,7 +338,7 @@ impl Core {
                 let _ = reply.send(answer);
             }
             Msg::Metrics { reply } => {
-                let _ = reply.send(self.metrics.snapshot());
+                let _ = reply.send(self.metrics.snapshot(self.id));
             }
             Msg::Subscribe(request) => crate::fanout::start_on_owner(&self, *request).await,
             Msg::EndConsumer { incarnation, consumer, reply } => {
@@ -470,7 +473,9 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
     };
     let cores = shared.config.cores;
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
-    let controller = (id == 0).then(|| crate::control::Controller::new(shared.catalog.clone(), shared.config.quotas_enabled));
+    let controller = (id == 0).then(|| {
+        crate::control::Controller::new(shared.catalog.clone(), shared.config.quotas_enabled)
+    });
     let core = Rc::new(Core {
         id,
         cores,

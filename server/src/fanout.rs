@@ -287,11 +287,14 @@ impl Pusher {
                 }
                 break;
             }
-            if std::time::Instant::now() >= deadline {
+            if std::time::Instant::now() >= deadline
+                || core.shutdown.is_triggered()
+                || log.is_closed()
+            {
                 break;
             }
             let now_ns = core.clock.monotonic_ns();
-            if !budget.has_tokens(now_ns) {
+            if core.config().quotas_enabled && !budget.has_tokens(now_ns) {
                 glommio::timer::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -371,13 +374,22 @@ impl Pusher {
             let wait_append = log.wait_for(offset);
             let wait_cancel = self.wake.wait();
             let heartbeat = glommio::timer::sleep(HEARTBEAT.saturating_sub(last_event.elapsed()));
+            let shutdown = core.shutdown.wait();
             futures_lite::future::or(
                 async {
                     wait_append.await;
                 },
-                futures_lite::future::or(wait_cancel, async {
-                    heartbeat.await;
-                }),
+                futures_lite::future::or(
+                    wait_cancel,
+                    futures_lite::future::or(
+                        async {
+                            heartbeat.await;
+                        },
+                        async {
+                            shutdown.await;
+                        },
+                    ),
+                ),
             )
             .await;
         }

@@ -70,6 +70,8 @@ pub struct ConsumerCursor {
 /// Everything one core counts. Keys: (stream, shard id) / (operation, outcome) / ...
 #[derive(Clone, Debug, Default)]
 pub struct MetricsSnapshot {
+    /// The core these counters come from (labels requests and latencies).
+    pub core: usize,
     pub shards: BTreeMap<(String, String), ShardCounters>,
     pub requests: BTreeMap<(String, String), u64>,
     pub latency: BTreeMap<String, LatencyHistogram>,
@@ -139,8 +141,10 @@ impl CoreMetrics {
         data.streams.remove(stream);
     }
 
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        self.data.borrow().clone()
+    pub fn snapshot(&self, core: usize) -> MetricsSnapshot {
+        let mut snapshot = self.data.borrow().clone();
+        snapshot.core = core;
+        snapshot
     }
 }
 
@@ -201,11 +205,13 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
                 m.open = v.open;
             }
         }
-        for (k, v) in &s.requests {
-            *merged.requests.entry(k.clone()).or_default() += v;
+        // Requests and latencies keep a `core` label: the key is "<core>\n<operation>".
+        for ((op, outcome), v) in &s.requests {
+            let key = (format!("{}\n{op}", s.core), outcome.clone());
+            *merged.requests.entry(key).or_default() += v;
         }
-        for (k, v) in &s.latency {
-            merged.latency.entry(k.clone()).or_default().merge(v);
+        for (op, v) in &s.latency {
+            merged.latency.entry(format!("{}\n{op}", s.core)).or_default().merge(v);
         }
         for (k, v) in &s.consumers {
             merged.consumers.insert(k.clone(), v.clone());
@@ -313,19 +319,23 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
     let requests = merged
         .requests
         .iter()
-        .map(|((op, outcome), v)| counter(&[("operation", op), ("outcome", outcome)], *v as f64))
+        .map(|((key, outcome), v)| {
+            let (core, op) = key.split_once('\n').unwrap_or(("0", key));
+            counter(&[("core", core), ("operation", op), ("outcome", outcome)], *v as f64)
+        })
         .collect();
     families.push(family(
         "spate_requests_total",
-        "API requests by operation and outcome (ok or the error type).",
+        "API requests per core by operation and outcome (ok or the error type).",
         MetricType::COUNTER,
         requests,
     ));
     let latency = merged
         .latency
         .iter()
-        .map(|(op, h)| {
-            let mut m = Metric::from_label(labels(&[("operation", op)]));
+        .map(|(key, h)| {
+            let (core, op) = key.split_once('\n').unwrap_or(("0", key));
+            let mut m = Metric::from_label(labels(&[("core", core), ("operation", op)]));
             let mut hist = Histogram::default();
             hist.set_sample_count(h.count);
             hist.set_sample_sum(h.sum_seconds);
@@ -347,7 +357,7 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
         .collect();
     families.push(family(
         "spate_request_duration_seconds",
-        "API request latency by operation.",
+        "API request latency per core by operation.",
         MetricType::HISTOGRAM,
         latency,
     ));
@@ -451,7 +461,7 @@ mod tests {
         a.shard("s", "shardId-000000000000", |c| c.incoming_records += 2);
         b.shard("s", "shardId-000000000000", |c| c.incoming_records += 3);
         a.request("PutRecord", "ok", 0.002);
-        let text = render(&[a.snapshot(), b.snapshot()]);
+        let text = render(&[a.snapshot(0), b.snapshot(1)]);
         assert!(
             text.contains(
                 "spate_shard_incoming_records_total{stream=\"s\",shard=\"shardId-000000000000\"} 5"
@@ -460,7 +470,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "spate_request_duration_seconds_bucket{operation=\"PutRecord\",le=\"0.0025\"} 1"
+                "spate_request_duration_seconds_bucket{core=\"0\",operation=\"PutRecord\",le=\"0.0025\"} 1"
             ),
             "{text}"
         );

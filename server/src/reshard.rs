@@ -451,7 +451,9 @@ pub async fn autoscaler(core: Rc<Core>) {
         }
         let mut current: std::collections::HashMap<(String, String), Load> = Default::default();
         for owner in 0..core.cores {
-            let Some(snapshot) = core.call(owner, |reply| Msg::Metrics { reply }).await else { continue };
+            let Some(snapshot) = core.call(owner, |reply| Msg::Metrics { reply }).await else {
+                continue;
+            };
             for (key, c) in snapshot.shards {
                 let l = current.entry(key).or_default();
                 l.bytes += c.incoming_bytes;
@@ -493,16 +495,16 @@ pub async fn autoscaler(core: Rc<Core>) {
                 })
                 .collect();
             let hottest = (0..open.len())
-                .filter(|&i| {
-                    loads[i].1 >= AUTOSCALE_SPLIT_UTILIZATION || loads[i].0.throttled > 0
-                })
+                .filter(|&i| loads[i].1 >= AUTOSCALE_SPLIT_UTILIZATION || loads[i].0.throttled > 0)
                 .filter(|&i| open[i].ending_hash_key - open[i].starting_hash_key >= 2)
                 .max_by(|&a, &b| loads[a].1.total_cmp(&loads[b].1));
             let decision = if let (Some(i), true) =
                 (hottest, (open.len() as u32) < config.on_demand_shards_max)
             {
                 let shard = open[i];
-                let middle = shard.starting_hash_key + (shard.ending_hash_key - shard.starting_hash_key) / 2 + 1;
+                let middle = shard.starting_hash_key
+                    + (shard.ending_hash_key - shard.starting_hash_key) / 2
+                    + 1;
                 let reason = format!(
                     "write utilization {:.2} (throttled {}) over {window_seconds:.0}s",
                     loads[i].1, loads[i].0.throttled
@@ -553,7 +555,9 @@ pub async fn autoscaler(core: Rc<Core>) {
                     tracing::info!(stream = %stream.name, action, %reason, "autoscaler");
                     core.metrics.autoscaler_decision(&stream.name, action, &reason_label(action));
                 }
-                Err(e) => tracing::warn!(stream = %stream.name, action, "autoscaler: {}", e.message),
+                Err(e) => {
+                    tracing::warn!(stream = %stream.name, action, "autoscaler: {}", e.message)
+                }
             }
         }
         previous = current;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod offline;
 mod output;
 mod records;
 
@@ -93,6 +94,19 @@ pub enum Command {
     /// Measure throughput and latency of an endpoint (see `spate bench --help`).
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchCommand),
+    /// Verify every segment and index of a stopped server's data directory (offline).
+    Check {
+        /// The data directory (spated --data-dir).
+        data_dir: std::path::PathBuf,
+    },
+    /// Print the frames of one segment file (offline).
+    Dump {
+        /// A segment file: <data-dir>/streams/<incarnation>/<shard>/<offset>.log
+        segment: std::path::PathBuf,
+        /// Print at most this many frames.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +244,11 @@ pub fn main() -> i32 {
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Check { data_dir } => return offline::check(data_dir, cli.output),
+        Command::Dump { segment, limit } => return offline::dump(segment, *limit, cli.output),
+        _ => {}
+    }
     let url = Url::parse(&cli.endpoint)?;
     let context = Context {
         url,
@@ -244,6 +263,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Get(args) => records::get(&context, args),
         Command::Tail(args) => records::tail(&context, args),
         Command::Bench(command) => bench::run(&context, &cli.endpoint, command),
+        Command::Check { .. } | Command::Dump { .. } => unreachable!("handled above"),
     }
 }
 
