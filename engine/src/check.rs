@@ -84,12 +84,20 @@ pub async fn check_shard_summary<S: Storage>(
                 report(&path, 0, format!("gap: previous segment ends at offset {expected}"));
             }
         }
+        // Index points, used to find where frames resume after damage.
+        let index_path = dir.join(segment::index_file_name(first_offset));
+        let hints: Vec<segment::IndexEntry> = match read_file(storage, &index_path).await {
+            Ok(Some(index)) => segment::decode_index(&index).map(|(_, e)| e).unwrap_or_default(),
+            _ => Vec::new(),
+        };
         // Frames.
         let mut position = SEGMENT_HEADER_BYTES;
         let mut offset = first_offset;
         let mut last_arrival = i64::MIN;
         let mut frames: Vec<(u64, u64, i64)> = Vec::new();
         let mut damaged = false;
+        // Offset ranges lost to damage: index entries inside them are not compared.
+        let mut lost: Vec<(u64, u64)> = Vec::new();
         loop {
             match record::check_frame(&bytes[position..]) {
                 Frame::Valid { len, offset: found, arrival_ms, .. } => {
@@ -115,14 +123,26 @@ pub async fn check_shard_summary<S: Storage>(
                 Frame::End => break,
                 Frame::Invalid(detail) => {
                     // A torn tail of the newest segment is normal after a crash (recovery cuts
-                    // it); anywhere else it is damage.
-                    let tail_only =
-                        is_last && bytes[position..].iter().skip(64 << 10).all(|&b| b == 0);
-                    if !tail_only {
-                        report(&path, position as u64, detail.to_string());
-                        damaged = true;
+                    // it): nothing valid follows it. If valid frames follow, it is damage.
+                    let resume = crate::log::resume_after_damage(
+                        &bytes[position..],
+                        position as u64,
+                        offset,
+                        &hints,
+                    );
+                    if resume.is_none() && is_last {
+                        break;
                     }
-                    break;
+                    report(&path, position as u64, detail.to_string());
+                    damaged = true;
+                    match resume {
+                        Some((relative, resume_offset, _)) if is_last => {
+                            lost.push((offset, resume_offset));
+                            position += relative;
+                            offset = resume_offset;
+                        }
+                        _ => break,
+                    }
                 }
             }
         }
@@ -139,7 +159,6 @@ pub async fn check_shard_summary<S: Storage>(
         }
         expected_next = Some(offset);
         // Index.
-        let index_path = dir.join(segment::index_file_name(first_offset));
         match read_file(storage, &index_path).await {
             Ok(Some(index)) => {
                 if decode_index_header(&index) != Some(first_offset) {
@@ -161,7 +180,8 @@ pub async fn check_shard_summary<S: Storage>(
                                 frames.binary_search_by_key(&e.offset, |f| f.0).ok().is_some_and(
                                     |k| frames[k].1 == e.position && frames[k].2 == e.arrival_ms,
                                 );
-                            if !ok && e.offset < offset {
+                            let in_lost = lost.iter().any(|&(a, b)| (a..b).contains(&e.offset));
+                            if !ok && !in_lost && e.offset < offset {
                                 report(
                                     &index_path,
                                     at as u64,

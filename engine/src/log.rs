@@ -1199,8 +1199,35 @@ async fn recover_tail<S: Storage>(
             }
         }
     }
-    let (end_position, next_offset, last_arrival_ms) =
-        scan(&*file, start.0, start.1, &mut points, start.2)?;
+    // Scan to the end. An invalid frame is a torn tail only if no valid, consecutive frame
+    // follows it; otherwise it is damage inside acknowledged data: keep going past it (reads of
+    // the damaged records report `Corruption`), never cut acknowledged records off.
+    let (mut position, mut offset, mut last_arrival) = start;
+    let (end_position, next_offset, last_arrival_ms) = loop {
+        let (end, next, last) = scan(&*file, position, offset, &mut points, last_arrival)?;
+        last_arrival = last;
+        if end >= len {
+            break (end, next, last);
+        }
+        let view = file.read(end, (len - end) as usize)?;
+        if record::check_frame(&view) == Frame::End {
+            break (end, next, last);
+        }
+        match resume_after_damage(&view, end, next, &entries) {
+            Some((relative, resume_offset, arrival_ms)) => {
+                // A point at the resume position lets lookups jump over the damage.
+                points.push(IndexEntry {
+                    offset: resume_offset,
+                    position: end + relative as u64,
+                    arrival_ms,
+                    kind: EntryKind::Point,
+                });
+                position = end + relative as u64;
+                offset = resume_offset;
+            }
+            None => break (end, next, last),
+        }
+    };
     // Cut stale or torn bytes after the last valid frame, keeping the preallocation.
     if len > end_position {
         file.truncate(end_position).await?;
@@ -1225,4 +1252,41 @@ async fn recover_tail<S: Storage>(
         last_arrival_ms,
         allocated: len.max(end_position),
     })
+}
+
+/// After an invalid frame at the start of `view` (which begins at byte `base` of its segment),
+/// where offset `expected` was due, finds where valid consecutive frames resume: right after
+/// the damaged frame if its length field survived, or at a later index point whose frame checks
+/// out. Returns (position in `view`, offset, arrival time) or `None` if nothing valid follows
+/// (a torn tail).
+pub fn resume_after_damage(
+    view: &[u8],
+    base: u64,
+    expected: u64,
+    hints: &[IndexEntry],
+) -> Option<(usize, u64, i64)> {
+    if view.len() >= FRAME_HEADER_BYTES {
+        let len = u32::from_le_bytes(view[0..4].try_into().unwrap()) as usize;
+        if (FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) && len < view.len() {
+            if let Frame::Valid { offset, arrival_ms, .. } = record::check_frame(&view[len..]) {
+                if offset == expected + 1 {
+                    return Some((len, offset, arrival_ms));
+                }
+            }
+        }
+    }
+    hints
+        .iter()
+        .filter(|p| p.kind == EntryKind::Point && p.position > base && p.offset > expected)
+        .find_map(|p| {
+            let relative = (p.position - base) as usize;
+            match record::check_frame(view.get(relative..)?) {
+                Frame::Valid { offset, arrival_ms, .. }
+                    if offset == p.offset && arrival_ms == p.arrival_ms =>
+                {
+                    Some((relative, offset, arrival_ms))
+                }
+                _ => None,
+            }
+        })
 }

@@ -414,3 +414,34 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bit_flip_in_the_active_segment_is_damage_not_a_torn_tail() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        for i in 0..10u8 {
+            log.append(&[record("key", vec![i; 100])]).await.unwrap();
+        }
+        drop(log);
+        let path = segment_paths(&storage).pop().unwrap();
+        // Flip a bit in the data of the first frame; nine acknowledged frames follow it.
+        storage.flip_bit(&path, 64 + 32 + 3 + 10, 2);
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].path.clone(), problems[0].position), (path.clone(), 64));
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 10, "recovery must not cut acknowledged records");
+        assert!(matches!(log.read(0, 10, usize::MAX), Err(Error::Corruption { .. })));
+        let rest = log.read(1, 10, usize::MAX).unwrap();
+        assert_eq!(rest.records.len(), 9);
+        assert_eq!(&rest.records[8].data[..], &[9u8; 100]);
+        // Appends continue after the last record, and survive another reopen.
+        assert_eq!(log.append(&[record("key", b"next".to_vec())]).await.unwrap().first_offset, 10);
+        drop(log);
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 11);
+        assert_eq!(&log.read(10, 1, usize::MAX).unwrap().records[0].data[..], b"next");
+    });
+}

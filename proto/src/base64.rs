@@ -79,16 +79,17 @@ pub fn encode(input: &[u8]) -> String {
 
 /// Appends the padded standard base64 encoding of `input` to `out`.
 pub fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
-    out.reserve(encoded_len(input.len()));
+    // Size once and fill in place: no capacity check per quad.
+    let start = out.len();
+    let full = input.len() / 3;
+    out.resize(start + full * 4, 0);
     let mut chunks = input.chunks_exact(3);
-    for c in &mut chunks {
+    for (c, d) in (&mut chunks).zip(out[start..].chunks_exact_mut(4)) {
         let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        out.extend_from_slice(&[
-            ALPHABET[(n >> 18) as usize & 63],
-            ALPHABET[(n >> 12) as usize & 63],
-            ALPHABET[(n >> 6) as usize & 63],
-            ALPHABET[n as usize & 63],
-        ]);
+        d[0] = ALPHABET[(n >> 18) as usize & 63];
+        d[1] = ALPHABET[(n >> 12) as usize & 63];
+        d[2] = ALPHABET[(n >> 6) as usize & 63];
+        d[3] = ALPHABET[n as usize & 63];
     }
     match *chunks.remainder() {
         [a] => {

@@ -19,7 +19,7 @@ use std::fmt;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::ApiError;
-use crate::responses::{SubscribeToShardEvent, to_json};
+use crate::responses::SubscribeToShardEvent;
 
 /// Largest message (total length) the decoder accepts and the encoder produces: 16 MiB.
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
@@ -262,7 +262,7 @@ pub fn encode_initial_response() -> Bytes {
 
 /// A `SubscribeToShardEvent` event carrying `event` as JSON.
 pub fn encode_subscribe_event(event: &SubscribeToShardEvent) -> Bytes {
-    encode_event("SubscribeToShardEvent", &to_json(event))
+    encode_event("SubscribeToShardEvent", &crate::responses::subscribe_event_to_json(event))
 }
 
 /// Why bytes could not be decoded. After any error the stream is unusable.

@@ -654,7 +654,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     let child_shards = at_end.then(|| child_shards(stream, index));
     core.metrics.shard(&stream.name, &shard_id, |c| c.iterator_age_ms = millis_behind_latest);
     let records = reply.records.into_iter().map(|r| wire_record(incarnation, index, r)).collect();
-    Ok(spate_proto::to_json(&out::GetRecordsOutput {
+    Ok(out::get_records_to_json(&out::GetRecordsOutput {
         records,
         next_shard_iterator,
         millis_behind_latest,

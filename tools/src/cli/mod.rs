@@ -152,7 +152,8 @@ pub struct PutArgs {
     /// Partition key (overrides --key-template).
     #[arg(long)]
     pub key: Option<String>,
-    /// Partition key template: {n} is the record's 0-based number, {line} its data.
+    /// Partition key template: `{line}` is the record's data; the record number (from 0)
+    /// replaces n in curly braces (the default is `key-` followed by the number).
     #[arg(long, default_value = "key-{n}")]
     pub key_template: String,
     /// Explicit hash key (decimal 128-bit), overriding the key's MD5 for shard placement.
