@@ -17,7 +17,7 @@ echo "== real clients against spated"
 [ -d tests/clients/.venv ] || [ -d tests/clients/.pydeps ] || bash tests/clients/install.sh
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-./target/debug/spated --data-dir "$data_dir" --listen "127.0.0.1:$port" --log-level warn &
+"${CARGO_TARGET_DIR:-target}/debug/spated" --data-dir "$data_dir" --listen "127.0.0.1:$port" --log-level warn &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data_dir"' EXIT
 for _ in $(seq 100); do
