@@ -58,6 +58,11 @@ pub struct Config {
     pub shards_max: u32,
     /// Most enhanced fan-out consumers registered on one stream.
     pub consumers_per_stream_max: u32,
+    /// Per-shard quota limits (AWS's by default); all ignored when `quotas_enabled` is false.
+    pub shard_write_bytes_per_second: u64,
+    pub shard_write_records_per_second: u64,
+    pub shard_read_calls_per_second: u64,
+    pub shard_read_bytes_per_second: u64,
     /// How often the on-demand autoscaler looks at shard load (its decision window).
     pub autoscale_interval: Duration,
     /// Fewest and most open shards the autoscaler keeps an ON_DEMAND stream at.
@@ -153,6 +158,18 @@ struct Flags {
     /// Most enhanced fan-out consumers per stream [default: 20]
     #[arg(long, value_name = "N")]
     max_consumers_per_stream: Option<u32>,
+    /// Per-shard write quota in bytes/s (data + partition key) [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    shard_write_bytes_per_second: Option<u64>,
+    /// Per-shard write quota in records/s [default: 1000]
+    #[arg(long, value_name = "N")]
+    shard_write_records_per_second: Option<u64>,
+    /// Per-shard GetRecords calls/s shared by polling consumers [default: 5]
+    #[arg(long, value_name = "N")]
+    shard_read_calls_per_second: Option<u64>,
+    /// Per-shard GetRecords bytes/s shared by polling consumers [default: 2097152]
+    #[arg(long, value_name = "BYTES")]
+    shard_read_bytes_per_second: Option<u64>,
     /// Seconds between on-demand autoscaler decisions (its load window) [default: 60]
     #[arg(long, value_name = "SECS")]
     autoscale_interval_secs: Option<u64>,
@@ -186,6 +203,10 @@ struct FileSettings {
     autoscale_interval_secs: Option<u64>,
     on_demand_min_shards: Option<u32>,
     on_demand_max_shards: Option<u32>,
+    shard_write_bytes_per_second: Option<u64>,
+    shard_write_records_per_second: Option<u64>,
+    shard_read_calls_per_second: Option<u64>,
+    shard_read_bytes_per_second: Option<u64>,
 }
 
 impl Config {
@@ -342,6 +363,34 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         ));
     }
 
+    let positive = |flag: &str, value: Option<u64>, default: u64| -> Result<u64, String> {
+        let value = value.unwrap_or(default);
+        if value == 0 || value > (1 << 40) {
+            return Err(format!("{flag} {value} is out of range 1..=2^40"));
+        }
+        Ok(value)
+    };
+    let shard_write_bytes_per_second = positive(
+        "--shard-write-bytes-per-second",
+        flags.shard_write_bytes_per_second.or(file.shard_write_bytes_per_second),
+        1 << 20,
+    )?;
+    let shard_write_records_per_second = positive(
+        "--shard-write-records-per-second",
+        flags.shard_write_records_per_second.or(file.shard_write_records_per_second),
+        1000,
+    )?;
+    let shard_read_calls_per_second = positive(
+        "--shard-read-calls-per-second",
+        flags.shard_read_calls_per_second.or(file.shard_read_calls_per_second),
+        5,
+    )?;
+    let shard_read_bytes_per_second = positive(
+        "--shard-read-bytes-per-second",
+        flags.shard_read_bytes_per_second.or(file.shard_read_bytes_per_second),
+        2 << 20,
+    )?;
+
     Ok(Config {
         data_dir,
         listen,
@@ -356,6 +405,10 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         shards_per_stream_max,
         shards_max,
         consumers_per_stream_max,
+        shard_write_bytes_per_second,
+        shard_write_records_per_second,
+        shard_read_calls_per_second,
+        shard_read_bytes_per_second,
         autoscale_interval: Duration::from_secs(autoscale_interval_secs),
         on_demand_shards_min,
         on_demand_shards_max,
@@ -544,6 +597,10 @@ mod tests {
                 shutdown_timeout: Duration::from_secs(10),
                 shards_per_stream_max: 500,
                 shards_max: 500,
+                shard_write_bytes_per_second: 1 << 20,
+                shard_write_records_per_second: 1000,
+                shard_read_calls_per_second: 5,
+                shard_read_bytes_per_second: 2 << 20,
                 autoscale_interval: Duration::from_secs(60),
                 on_demand_shards_min: 4,
                 on_demand_shards_max: 64,

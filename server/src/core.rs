@@ -250,7 +250,7 @@ impl Core {
         .await
         .map_err(|e| format!("opening {}: {e}", dir.display()))?;
         let quotas = ShardQuotas::new(
-            &crate::quota::QuotaLimits::aws(self.config().quotas_enabled),
+            &crate::quota::QuotaLimits::from_config(self.config()),
             self.clock.monotonic_ns(),
         );
         let owned = OwnedShard { log: Rc::new(log), quotas, stream, shard_id };

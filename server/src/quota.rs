@@ -18,6 +18,18 @@ pub struct QuotaLimits {
 }
 
 impl QuotaLimits {
+    /// The limits a server runs with.
+    pub fn from_config(config: &crate::config::Config) -> QuotaLimits {
+        QuotaLimits {
+            enabled: config.quotas_enabled,
+            write_bytes_per_second: config.shard_write_bytes_per_second as f64,
+            write_records_per_second: config.shard_write_records_per_second as f64,
+            read_calls_per_second: config.shard_read_calls_per_second as f64,
+            read_bytes_per_second: config.shard_read_bytes_per_second as f64,
+            get_shard_iterator_calls_per_second: 5.0,
+        }
+    }
+
     pub fn aws(enabled: bool) -> QuotaLimits {
         QuotaLimits {
             enabled,
