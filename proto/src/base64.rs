@@ -140,6 +140,34 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
     let bytes = input.as_bytes();
     let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &bytes[..bytes.len() - pad];
+    // Fast path: decode and validate in one pass; only a bad input takes the slow path below,
+    // which finds the first offending character the way AWS reports it.
+    if pad <= 2 && input.is_ascii() {
+        if let Some(out) = out.as_deref_mut() {
+            let full = body.len() / 4 * 4;
+            let start = out.len();
+            out.resize(start + full / 4 * 3, 0);
+            let mut bad = 0u8;
+            for (q, d) in body[..full].chunks_exact(4).zip(out[start..].chunks_exact_mut(3)) {
+                let (a, b, c, e) = (
+                    DECODE[q[0] as usize],
+                    DECODE[q[1] as usize],
+                    DECODE[q[2] as usize],
+                    DECODE[q[3] as usize],
+                );
+                bad |= a | b | c | e;
+                let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(e);
+                d[0] = (n >> 16) as u8;
+                d[1] = (n >> 8) as u8;
+                d[2] = n as u8;
+            }
+            let tail_bad = body[full..].iter().any(|&b| DECODE[b as usize] == INVALID);
+            if bad & 0xC0 == 0 && !tail_bad {
+                return decode_tail(&body[full..], Some(out));
+            }
+            out.truncate(start);
+        }
+    }
     if !input.is_ascii() || body.iter().any(|&b| DECODE[b as usize] == INVALID) {
         // Slow path: report the first offending character the way AWS does.
         let mut chars = input.chars().peekable();
@@ -172,7 +200,13 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
             d[2] = n as u8;
         }
     }
-    match body[full..] {
+    decode_tail(&body[full..], out)
+}
+
+
+/// Decodes the last 0, 2 or 3 symbols (before padding) and checks their unused bits.
+fn decode_tail(rest: &[u8], out: Option<&mut Vec<u8>>) -> Result<(), DecodeError> {
+    match *rest {
         [] => {}
         [a, b] => {
             let (a, b) = (DECODE[a as usize], DECODE[b as usize]);
@@ -198,7 +232,6 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
     }
     Ok(())
 }
-
 /// Number of bytes `input` decodes to, assuming it already passed [`decode`]'s checks.
 pub(crate) fn decoded_len_unchecked(input: &str) -> usize {
     let bytes = input.as_bytes();
