@@ -156,7 +156,10 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
                     DECODE[q[3] as usize],
                 );
                 bad |= a | b | c | e;
-                let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(e);
+                let n = (u32::from(a) << 18)
+                    | (u32::from(b) << 12)
+                    | (u32::from(c) << 6)
+                    | u32::from(e);
                 d[0] = (n >> 16) as u8;
                 d[1] = (n >> 8) as u8;
                 d[2] = n as u8;
@@ -202,7 +205,6 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
     }
     decode_tail(&body[full..], out)
 }
-
 
 /// Decodes the last 0, 2 or 3 symbols (before padding) and checks their unused bits.
 fn decode_tail(rest: &[u8], out: Option<&mut Vec<u8>>) -> Result<(), DecodeError> {

@@ -58,7 +58,13 @@ struct Live {
 #[derive(Default)]
 pub struct Subscriptions {
     live: RefCell<HashMap<Key, Live>>,
+    /// When each (stream, shard, consumer) last subscribed: SubscribeToShard is limited to once
+    /// per second per consumer per shard. Bounded by consumers x shards; cleared with the stream.
+    last_start_ms: RefCell<HashMap<Key, i64>>,
 }
+
+/// SubscribeToShard calls allowed per consumer per shard: one per this many milliseconds.
+pub const SUBSCRIBE_INTERVAL_MS: i64 = 1_000;
 
 impl Subscriptions {
     fn cancel_where(&self, reason: &'static str, f: impl Fn(&Key) -> bool) {
@@ -76,6 +82,7 @@ impl Subscriptions {
 
     pub fn end_stream(&self, incarnation: u64) {
         self.cancel_where("stream", |k| k.0 == incarnation);
+        self.last_start_ms.borrow_mut().retain(|k, _| k.0 != incarnation);
     }
 }
 
@@ -163,6 +170,19 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
     let key: Key = (incarnation, shard, consumer_name.clone());
     {
         let mut live = core.subscriptions.live.borrow_mut();
+        let mut last = core.subscriptions.last_start_ms.borrow_mut();
+        let active = live.get(&key).is_some_and(|l| l.cancelled.get().is_none());
+        if !active
+            && core.config().quotas_enabled
+            && last.get(&key).is_some_and(|t| now - t < SUBSCRIBE_INTERVAL_MS)
+        {
+            let _ = reply.send(Err(ApiError::limit_exceeded(format!(
+                "Rate exceeded for consumer {consumer_name} and shard {shard_id} in stream \
+                 {stream_name} under account {account}."
+            ))));
+            return;
+        }
+        last.insert(key.clone(), now);
         if let Some(existing) = live.get(&key) {
             if existing.cancelled.get().is_none()
                 && now - existing.started_ms < RESUBSCRIBE_WINDOW_MS
