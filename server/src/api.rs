@@ -641,8 +641,10 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     } else {
         (now - last_arrival.or(reply.tip_arrival_ms).unwrap_or(now)).max(0)
     };
-    let closed_end = reply.sealed.or(shard.ending_offset);
-    let at_end = closed_end.is_some_and(|end| reply.next_offset >= end);
+    // A shard ends for readers only once the catalog says so: its log is sealed a moment
+    // before the reshard's catalog commit names the children, and a reader told "closed" with
+    // no children would be stuck. Until then it keeps getting an iterator.
+    let at_end = shard.ending_offset.is_some_and(|end| reply.next_offset >= end);
     let next_shard_iterator = (!at_end).then(|| {
         core.keys.encode(IteratorToken {
             incarnation,

@@ -332,7 +332,26 @@ impl Pusher {
                 };
             let tip = log.next_offset();
             let sealed_end = log.sealed();
-            let at_end = sealed_end.is_some_and(|end| batch.next_offset >= end);
+            // The end is announced in its own event, after the last records were pushed.
+            let mut at_end =
+                batch.records.is_empty() && sealed_end.is_some_and(|end| batch.next_offset >= end);
+            if at_end {
+                // The seal comes just before the reshard's catalog commit that names the
+                // children: wait (bounded) for the commit, so the last event carries them.
+                for _ in 0..500 {
+                    let committed = core
+                        .catalog()
+                        .stream_by_incarnation(self.incarnation)
+                        .and_then(|s| s.shard(self.shard).map(|s| s.ending_offset.is_some()))
+                        .unwrap_or(true);
+                    if committed || log.sealed().is_none() {
+                        break;
+                    }
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                // A reshard that failed unseals its parent: keep streaming.
+                at_end = log.sealed().is_some();
+            }
             if !batch.records.is_empty() || at_end || last_event.elapsed() >= HEARTBEAT {
                 let bytes: u64 = batch
                     .records

@@ -18,7 +18,7 @@ use aws_sdk_kinesis::types::{
     ConsumerStatus, PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
     SubscribeToShardEventStream,
 };
-use tests::{Server, create_stream, decode_chunked, error_code};
+use tests::{Server, create_stream, decode_chunked, error_code, wait_active};
 
 const SHARD: &str = "shardId-000000000000";
 
@@ -603,4 +603,100 @@ async fn a_stalled_consumer_slows_no_one_and_memory_stays_bounded() {
         rss_after < rss_before + 40 * 1024,
         "server memory grew from {rss_before} KiB to {rss_after} KiB"
     );
+}
+
+/// A subscription on a shard that is split delivers the parent's records, then an event with
+/// ChildShards, and ends; subscriptions to the children (TRIM_HORIZON) deliver the rest, so a
+/// consumer that follows ChildShards gets every record written after it subscribed, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_follows_child_shards_across_a_split() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "follower").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut parent = subscribe_latest(&client, &consumer).await.expect("subscribe parent");
+    let before = put_numbered(&client, "s", "before", 12).await;
+    client
+        .split_shard()
+        .stream_name("s")
+        .shard_to_split(SHARD)
+        .new_starting_hash_key("170141183460469231731687303715884105728")
+        .send()
+        .await
+        .expect("SplitShard");
+    wait_active(&client, "s").await;
+    let after = put_numbered(&client, "s", "after", 30).await;
+    // The parent's stream: the 12 records, then ChildShards, then the end.
+    let mut got = Vec::new();
+    let mut children: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "parent stream did not end");
+        match tokio::time::timeout(Duration::from_secs(10), parent.event_stream.recv()).await {
+            Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)))) => {
+                for r in e.records() {
+                    got.push(String::from_utf8(r.data().as_ref().to_vec()).unwrap());
+                }
+                if !e.child_shards().is_empty() {
+                    children = e.child_shards().iter().map(|c| c.shard_id().to_string()).collect();
+                    for c in e.child_shards() {
+                        assert_eq!(c.parent_shards(), [SHARD.to_string()]);
+                    }
+                }
+            }
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => break,
+            other => panic!("parent stream failed: {other:?}"),
+        }
+    }
+    let want_before: Vec<String> = (0..12).map(|i| format!("before-{i}")).collect();
+    assert_eq!(got, want_before, "the parent delivered exactly its records, in order");
+    assert_eq!(children.len(), 2, "ChildShards names both children");
+    // Follow the children from their start.
+    let mut after_got: Vec<(String, String)> = Vec::new();
+    for child in &children {
+        let position =
+            StartingPosition::builder().r#type(ShardIteratorType::TrimHorizon).build().unwrap();
+        let mut output = client
+            .subscribe_to_shard()
+            .consumer_arn(&consumer)
+            .shard_id(child)
+            .starting_position(position)
+            .send()
+            .await
+            .expect("subscribe child");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let expected_here = after.len();
+        while after_got.len() < expected_here && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(1500), output.event_stream.recv())
+                .await
+            {
+                Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)))) => {
+                    if e.records().is_empty() {
+                        break; // caught up on this child
+                    }
+                    for r in e.records() {
+                        let data = String::from_utf8(r.data().as_ref().to_vec()).unwrap();
+                        after_got.push((r.partition_key().unwrap_or_default().to_string(), data));
+                    }
+                }
+                Ok(Ok(Some(_))) => {}
+                _ => break,
+            }
+        }
+    }
+    assert_eq!(after_got.len(), after.len(), "every post-split record arrived once");
+    // Per partition key, the post-split records arrive in the order they were put.
+    for key in ["key0", "key1", "key2"] {
+        let order: Vec<usize> = after_got
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, d)| d.trim_start_matches("after-").parse().unwrap())
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "per-key order for {key}");
+    }
+    let _ = before;
 }
