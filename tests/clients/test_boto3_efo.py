@@ -109,6 +109,62 @@ def main():
         check("ContinuationSequenceNumber" in last and "MillisBehindLatest" in last,
               f"event lacks ContinuationSequenceNumber/MillisBehindLatest: {sorted(last)}")
 
+    def split_and_follow():
+        # The first subscription to this shard may still count as live for 5 s (as on AWS).
+        time.sleep(5.2)
+        last_seq = st["written"][-1]["seq"]
+        resp = k.subscribe_to_shard(ConsumerARN=st["consumer_arn"], ShardId=st["shard"],
+                                    StartingPosition={"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last_seq})
+        parent_events = resp["EventStream"]
+        shard = [s for s in k.list_shards(StreamName=stream)["Shards"] if s["ShardId"] == st["shard"]][0]
+        lo = int(shard["HashKeyRange"]["StartingHashKey"])
+        hi = int(shard["HashKeyRange"]["EndingHashKey"])
+        k.split_shard(StreamName=stream, ShardToSplit=st["shard"], NewStartingHashKey=str((lo + hi) // 2 + 1))
+        wait_stream_status(k, stream, "ACTIVE")
+        after = k.put_record(StreamName=stream, Data=b"after-split", PartitionKey="efo-pk")
+        children, err = [], []
+
+        def read_parent():
+            try:
+                for ev in parent_events:
+                    e = ev.get("SubscribeToShardEvent", {})
+                    if e.get("ChildShards"):
+                        children.extend(e["ChildShards"])
+            except Exception as e:  # noqa: BLE001
+                err.append(f"{type(e).__name__}: {e}")
+
+        t = threading.Thread(target=read_parent, daemon=True)
+        t.start()
+        t.join(READ_DEADLINE_S)
+        check(not err, f"parent event stream error: {err}")
+        check(not t.is_alive(), "the parent's event stream did not end after the split")
+        ids = sorted(c["ShardId"] for c in children)
+        check(len(ids) == 2 and after["ShardId"] in ids, f"ChildShards {ids}, record went to {after['ShardId']}")
+        check(all(c["ParentShards"] == [st["shard"]] for c in children), f"ParentShards: {children}")
+        resp = k.subscribe_to_shard(ConsumerARN=st["consumer_arn"], ShardId=after["ShardId"],
+                                    StartingPosition={"Type": "TRIM_HORIZON"})
+        child_events = resp["EventStream"]
+        got = []
+
+        def read_child():
+            try:
+                for ev in child_events:
+                    got.extend(ev.get("SubscribeToShardEvent", {}).get("Records", []))
+                    if got:
+                        return
+            except Exception as e:  # noqa: BLE001
+                err.append(f"{type(e).__name__}: {e}")
+
+        t = threading.Thread(target=read_child, daemon=True)
+        t.start()
+        t.join(READ_DEADLINE_S)
+        try:
+            child_events.close()
+        except Exception:  # noqa: BLE001
+            pass
+        check(not err, f"child event stream error: {err}")
+        check([x["Data"] for x in got] == [b"after-split"], f"child delivered {got}")
+
     def deregister():
         k.deregister_stream_consumer(ConsumerARN=st["consumer_arn"])
         r.cleanups[:] = [c for c in r.cleanups if c[0] != "deregister consumer"]
@@ -133,6 +189,8 @@ def main():
     r.step("wait consumer ACTIVE (DescribeStreamConsumer) + ListStreamConsumers", wait_consumer_active)
     r.step(f"SubscribeToShard TRIM_HORIZON: all records, in order, within {READ_DEADLINE_S:.0f}s", subscribe_and_read,
            fatal=False)
+    r.step("SplitShard: the parent's stream ends with ChildShards; the child delivers the next record",
+           split_and_follow, fatal=False)
     r.step("DeregisterStreamConsumer then DescribeStreamConsumer -> ResourceNotFoundException", deregister)
     r.step("DeleteStream", delete)
     return r.finish()
