@@ -43,12 +43,12 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS AW
 unset SPATE_TEST_HTTP1   # debugging aid of js/test.mjs: never in a real run
 export PYTHONUNBUFFERED=1
 
-default="boto3 awscli js"; [ "${SPATE_EFO:-0}" = 1 ] && default="$default efo"
+default="boto3 awscli js"; [ "${SPATE_EFO:-0}" = 1 ] && default="$default efo js-efo"
 CLIENTS="${SPATE_CLIENTS:-$default}"
 LIMIT="${SPATE_CLIENT_TIMEOUT:-300}"
 
 for c in $CLIENTS; do   # check every name before running anything
-  case "$c" in boto3|efo|awscli|js) ;; *) echo "run.sh: unknown client '$c' (boto3 awscli js efo)" >&2; exit 2 ;; esac
+  case "$c" in boto3|efo|awscli|js|js-efo) ;; *) echo "run.sh: unknown client '$c' (boto3 awscli js efo js-efo)" >&2; exit 2 ;; esac
 done
 
 pass=0; fail=0; summary=()
@@ -58,6 +58,7 @@ for c in $CLIENTS; do
     efo)    cmd=("$PY" "$HERE/test_boto3_efo.py") ;;
     awscli) cmd=(bash "$HERE/test_awscli.sh") ;;
     js)     cmd=(node "$HERE/js/test.mjs") ;;
+    js-efo) cmd=(node "$HERE/js/test_efo.mjs") ;;
   esac
   echo "=== $c: ${cmd[*]} $ENDPOINT"
   t0=$SECONDS
