@@ -21,9 +21,31 @@ pub struct SequenceNumber {
     pub offset: u64,
 }
 
+/// Writes `value` as zero-padded decimal filling all of `out`.
+fn put_digits(out: &mut [u8], mut value: u64) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+impl SequenceNumber {
+    /// The 56 digits, without going through the formatter (this is on the hot path of every
+    /// PutRecords and GetRecords response).
+    pub fn to_digits(&self) -> [u8; SEQUENCE_DIGITS] {
+        let mut out = [b'0'; SEQUENCE_DIGITS];
+        out[0..2].copy_from_slice(PREFIX.as_bytes());
+        put_digits(&mut out[2..22], self.incarnation);
+        put_digits(&mut out[22..32], self.shard_index as u64);
+        put_digits(&mut out[36..56], self.offset);
+        out
+    }
+}
+
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{:020}{:010}0000{:020}", self.incarnation, self.shard_index, self.offset)
+        let digits = self.to_digits();
+        f.write_str(std::str::from_utf8(&digits).expect("ASCII digits"))
     }
 }
 
@@ -54,6 +76,11 @@ mod tests {
         let b = SequenceNumber { offset: 10, ..a };
         let (sa, sb) = (a.to_string(), b.to_string());
         assert_eq!(sa.len(), SEQUENCE_DIGITS);
+        assert_eq!(
+            sa,
+            format!("49{:020}{:010}0000{:020}", a.incarnation, a.shard_index, a.offset),
+            "the layout documented above"
+        );
         assert!(sa < sb);
         assert_eq!(SequenceNumber::parse(&sa), Some(a));
         let max = SequenceNumber { incarnation: u64::MAX, shard_index: u32::MAX, offset: u64::MAX };
