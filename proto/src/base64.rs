@@ -69,6 +69,17 @@ pub const fn encoded_len(n: usize) -> usize {
     n.div_ceil(3).saturating_mul(4)
 }
 
+/// Every 12-bit value as its two base64 characters.
+static ENCODE_PAIRS: [[u8; 2]; 4096] = {
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    table
+};
+
 /// Encodes `input` as padded standard base64.
 pub fn encode(input: &[u8]) -> String {
     let mut out = Vec::with_capacity(encoded_len(input.len()));
@@ -85,11 +96,10 @@ pub fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
     out.resize(start + full * 4, 0);
     let mut chunks = input.chunks_exact(3);
     for (c, d) in (&mut chunks).zip(out[start..].chunks_exact_mut(4)) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        d[0] = ALPHABET[(n >> 18) as usize & 63];
-        d[1] = ALPHABET[(n >> 12) as usize & 63];
-        d[2] = ALPHABET[(n >> 6) as usize & 63];
-        d[3] = ALPHABET[n as usize & 63];
+        let n = (usize::from(c[0]) << 16) | (usize::from(c[1]) << 8) | usize::from(c[2]);
+        // Two output characters per lookup (12 bits each).
+        d[0..2].copy_from_slice(&ENCODE_PAIRS[n >> 12]);
+        d[2..4].copy_from_slice(&ENCODE_PAIRS[n & 0xFFF]);
     }
     match *chunks.remainder() {
         [a] => {
