@@ -69,6 +69,23 @@ pub const fn encoded_len(n: usize) -> usize {
     n.div_ceil(3).saturating_mul(4)
 }
 
+/// Every pair of input bytes (first byte low) as the 12 bits its two characters decode to, or
+/// 0x8000 if either is not in the alphabet.
+static DECODE_PAIRS: [u16; 65536] = {
+    let mut table = [0u16; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        let (first, second) = (DECODE[i & 0xFF], DECODE[i >> 8]);
+        table[i] = if first == INVALID || second == INVALID {
+            0x8000
+        } else {
+            ((first as u16) << 6) | second as u16
+        };
+        i += 1;
+    }
+    table
+};
+
 /// Every 12-bit value as its two base64 characters.
 static ENCODE_PAIRS: [[u8; 2]; 4096] = {
     let mut table = [[0u8; 2]; 4096];
@@ -157,25 +174,19 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
             let full = body.len() / 4 * 4;
             let start = out.len();
             out.resize(start + full / 4 * 3, 0);
-            let mut bad = 0u8;
+            let mut bad = 0u16;
             for (q, d) in body[..full].chunks_exact(4).zip(out[start..].chunks_exact_mut(3)) {
-                let (a, b, c, e) = (
-                    DECODE[q[0] as usize],
-                    DECODE[q[1] as usize],
-                    DECODE[q[2] as usize],
-                    DECODE[q[3] as usize],
-                );
-                bad |= a | b | c | e;
-                let n = (u32::from(a) << 18)
-                    | (u32::from(b) << 12)
-                    | (u32::from(c) << 6)
-                    | u32::from(e);
+                // Two input characters per lookup (12 bits each; invalid pairs set bit 15).
+                let high = DECODE_PAIRS[usize::from(u16::from_le_bytes([q[0], q[1]]))];
+                let low = DECODE_PAIRS[usize::from(u16::from_le_bytes([q[2], q[3]]))];
+                bad |= high | low;
+                let n = (u32::from(high) << 12) | u32::from(low);
                 d[0] = (n >> 16) as u8;
                 d[1] = (n >> 8) as u8;
                 d[2] = n as u8;
             }
             let tail_bad = body[full..].iter().any(|&b| DECODE[b as usize] == INVALID);
-            if bad & 0xC0 == 0 && !tail_bad {
+            if bad & 0x8000 == 0 && !tail_bad {
                 return decode_tail(&body[full..], Some(out));
             }
             out.truncate(start);
