@@ -208,13 +208,22 @@ impl StreamHandle {
     }
 }
 
+/// A stream ARN naming another region or account names a stream this server does not have.
+pub fn check_arn_home(core: &Core, stream: &StreamRef) -> Result<(), ApiError> {
+    let config = core.config();
+    match stream {
+        StreamRef::Arn { region, account, name }
+            if region != &config.region || account != &config.account_id =>
+        {
+            Err(ApiError::stream_not_found(name, account))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn stream_handle(core: &Core, stream: &StreamRef) -> Result<StreamHandle, ApiError> {
     let config = core.config();
-    if let StreamRef::Arn { region, account, name } = stream {
-        if region != &config.region || account != &config.account_id {
-            return Err(ApiError::stream_not_found(name, account));
-        }
-    }
+    check_arn_home(core, stream)?;
     let name = stream.name();
     let catalog = core.catalog();
     if !catalog.streams.contains_key(name) {
@@ -797,7 +806,6 @@ fn decode_token(token: &str) -> Option<String> {
 }
 
 fn list_shards(core: &Rc<Core>, r: ListShardsInput) -> ApiResult {
-    let config = core.config();
     // NextToken: "<stream name>\n<incarnation>\n<last shard index>\n<issued ms>".
     let (handle, start_after) = match r.stream_ref()? {
         Some(stream) => {
@@ -875,7 +883,6 @@ fn list_shards(core: &Rc<Core>, r: ListShardsInput) -> ApiResult {
             now
         ))
     });
-    let _ = config;
     Ok(spate_proto::to_json(&out::ListShardsOutput {
         shards: selected.into_iter().map(|s| wire_shard(stream, s)).collect(),
         next_token,

@@ -198,7 +198,7 @@ async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiR
     }
 }
 
-fn arn_ref(arn: spate_proto::StreamArn) -> StreamRef {
+pub(crate) fn arn_ref(arn: spate_proto::StreamArn) -> StreamRef {
     StreamRef::Arn { region: arn.region, account: arn.account, name: arn.name }
 }
 
@@ -209,11 +209,7 @@ pub fn master_stream(
     stream: &StreamRef,
 ) -> Result<StreamMeta, ApiError> {
     let config = core.config();
-    if let StreamRef::Arn { region, account, name } = stream {
-        if region != &config.region || account != &config.account_id {
-            return Err(ApiError::stream_not_found(name, account));
-        }
-    }
+    crate::api::check_arn_home(core, stream)?;
     controller
         .catalog
         .borrow()

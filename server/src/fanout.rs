@@ -133,6 +133,7 @@ async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, Ap
         .and_then(|i| stream.shard(i))
         .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
     let (events, receiver) = mpsc::channel(EVENTS_IN_FLIGHT_MAX);
+    let (reply, answer) = oneshot::channel();
     let request = SubscribeRequest {
         incarnation: stream.incarnation,
         shard: shard.index,
@@ -140,10 +141,8 @@ async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, Ap
         consumer_name: consumer_meta.name.clone(),
         position,
         events,
-        reply: oneshot::channel().0,
+        reply,
     };
-    let (reply, answer) = oneshot::channel();
-    let request = SubscribeRequest { reply, ..request };
     core.send(shard.core % core.cores, Msg::Subscribe(Box::new(request))).await;
     answer.await.map_err(|_| ApiError::internal("shard owner unavailable"))??;
     Ok(receiver)

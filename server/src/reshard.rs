@@ -14,11 +14,11 @@
 
 use std::rc::Rc;
 
+use spate_proto::ApiError;
 use spate_proto::requests::{
     MergeShardsInput, SplitShardInput, UpdateShardCountInput, UpdateStreamModeInput,
 };
 use spate_proto::responses as out;
-use spate_proto::{ApiError, StreamRef};
 
 use crate::api::ApiResult;
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
@@ -408,9 +408,7 @@ pub async fn update_stream_mode(
     controller: &Controller,
     r: UpdateStreamModeInput,
 ) -> ApiResult {
-    let arn = r.stream()?;
-    let stream_ref = StreamRef::Arn { region: arn.region, account: arn.account, name: arn.name };
-    let stream = master_stream(core, controller, &stream_ref)?;
+    let stream = master_stream(core, controller, &crate::control::arn_ref(r.stream()?))?;
     require_active(core, &stream)?;
     let mode = match r.stream_mode_details.stream_mode {
         spate_proto::types::StreamMode::OnDemand => StreamMode::OnDemand,
