@@ -23,15 +23,19 @@ fn start(dir: &Path, port: u16, failpoint: Option<&str>) -> Child {
     cmd.args(["--data-dir", dir.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
         .args(["--cores", "2", "--quotas", "off", "--log-level", "warn"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(dir.with_extension("log")).unwrap());
     cmd.env_remove("SPATE_FAILPOINT");
     if let Some(fp) = failpoint {
         cmd.env("SPATE_FAILPOINT", fp);
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !healthy(port) {
-        assert!(Instant::now() < deadline, "spated did not become healthy");
+        let log = || std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("spated exited during startup ({status}):\n{}", log());
+        }
+        assert!(Instant::now() < deadline, "spated did not become healthy:\n{}", log());
         std::thread::sleep(Duration::from_millis(50));
     }
     child
