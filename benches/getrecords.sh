@@ -3,10 +3,12 @@
 # with 100,000 records of 1 KiB, then wrk (1 connection) repeats GetRecords for 10,000-record
 # pages (10 MiB of payload, ~13.4 MB of JSON each) from the shard's start for DUR seconds. wrk
 # discards the bodies, so this measures the server: read from the log, base64, JSON, send.
-#   benches/getrecords.sh          env: DUR=10
+# CONNS connections (default 1) repeat the same requests; with one, the server idles while
+# the client drains each 13 MB response, with two it always has a page to build.
+#   benches/getrecords.sh          env: DUR=10 CONNS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR="${DUR:-10}"
+DUR="${DUR:-10}"; CONNS="${CONNS:-1}"
 cargo build --release -p server -p tools >/dev/null 2>&1
 data=$(mktemp -d); port=14590
 ./target/release/spated --data-dir "$data" --listen 127.0.0.1:$port --cores 1 --quotas off --log-level warn &
@@ -33,8 +35,11 @@ open("/tmp/spate-gr.lua", "w").write(
     'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["X-Amz-Target"] = "Kinesis_20131202.GetRecords"\n'
     'wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n' % json.dumps(body))
 PY
-[ -n "${PERF:-}" ] && (sleep 2; perf record -F 499 -g -p $pid -o /tmp/perf-gr.data -- sleep 4 >/dev/null 2>&1) &
-out=$(wrk -t1 -c1 -d"${DUR}s" --latency -s /tmp/spate-gr.lua $E)
+[ -n "${PERF:-}" ] && (sleep 2; perf record -F 499 ${PERF_ARGS:--g} -p $pid -o /tmp/perf-gr.data -- sleep 4 >/dev/null 2>&1) &
+cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
+cpu0=$(cpu)
+out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s /tmp/spate-gr.lua $E)
+cpu1=$(cpu)
 echo "$out" | grep -E "Requests/sec|Transfer/sec|50%|99%"
 rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
-python3 -c "r=$rps; print('GetRecords pages/s %.1f -> %.2f GB/s of record payload (10,000 x 1 KiB per page), %.0f records/s' % (r, r*10000*1024/1e9, r*10000))"
+python3 -c "r=$rps; print('GetRecords pages/s %.1f -> %.2f GB/s of record payload (10,000 x 1 KiB per page), %.0f records/s, $CONNS connection(s); spated used %.0f%% of a core' % (r, r*10000*1024/1e9, r*10000, ($cpu1-$cpu0)/$(getconf CLK_TCK)/$DUR*100))"

@@ -21,5 +21,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use log::{AppendResult, Durability, LogConfig, ReadBatch, ShardIdentity, ShardLog};
 pub use record::{NewRecord, Record};
-pub use sequence::SequenceNumber;
+pub use sequence::{DigitsCursor, SequenceNumber};
 pub use storage::{GlommioStorage, SimStorage, Storage, StorageFile};

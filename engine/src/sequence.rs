@@ -42,6 +42,51 @@ impl SequenceNumber {
     }
 }
 
+/// The digits of successive sequence numbers of one shard, as a read hands them out: a number
+/// that follows the previous one costs a decimal increment of the offset digits instead of a
+/// full conversion.
+#[derive(Clone, Debug)]
+pub struct DigitsCursor {
+    digits: [u8; SEQUENCE_DIGITS],
+    last: Option<SequenceNumber>,
+}
+
+impl Default for DigitsCursor {
+    fn default() -> DigitsCursor {
+        DigitsCursor::new()
+    }
+}
+
+impl DigitsCursor {
+    pub fn new() -> DigitsCursor {
+        DigitsCursor { digits: [b'0'; SEQUENCE_DIGITS], last: None }
+    }
+
+    /// The digits of `seq` (equal to `seq.to_digits()`).
+    pub fn digits(&mut self, seq: SequenceNumber) -> &[u8; SEQUENCE_DIGITS] {
+        let follows = self.last.is_some_and(|last| {
+            last.incarnation == seq.incarnation
+                && last.shard_index == seq.shard_index
+                && last.offset.checked_add(1) == Some(seq.offset)
+        });
+        if follows {
+            // The offset fits 20 digits, so the carry stops inside them.
+            for digit in self.digits[36..].iter_mut().rev() {
+                if *digit == b'9' {
+                    *digit = b'0';
+                } else {
+                    *digit += 1;
+                    break;
+                }
+            }
+        } else {
+            self.digits = seq.to_digits();
+        }
+        self.last = Some(seq);
+        &self.digits
+    }
+}
+
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let digits = self.to_digits();
@@ -69,6 +114,23 @@ impl SequenceNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_cursor_matches_to_digits() {
+        let mut cursor = DigitsCursor::new();
+        let runs = [(1, 0, 0..2_000u64), (1, 0, 9_999..10_001), (7, 3, u64::MAX - 3..u64::MAX)];
+        for (incarnation, shard_index, offsets) in runs {
+            for offset in offsets.clone().chain(offsets.rev()) {
+                let seq = SequenceNumber { incarnation, shard_index, offset };
+                assert_eq!(cursor.digits(seq), &seq.to_digits(), "{seq:?}");
+            }
+        }
+        let mut cursor = DigitsCursor::new();
+        for shard_index in [0, 1, 1, 2] {
+            let seq = SequenceNumber { incarnation: 5, shard_index, offset: u64::from(shard_index) };
+            assert_eq!(cursor.digits(seq), &seq.to_digits());
+        }
+    }
 
     #[test]
     fn layout_and_order() {

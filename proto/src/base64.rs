@@ -69,76 +69,15 @@ pub const fn encoded_len(n: usize) -> usize {
     n.div_ceil(3).saturating_mul(4)
 }
 
-/// Every pair of input bytes (first byte low) as the 12 bits its two characters decode to, or
-/// 0x8000 if either is not in the alphabet.
-static DECODE_PAIRS: [u16; 65536] = {
-    let mut table = [0u16; 65536];
-    let mut i = 0;
-    while i < 65536 {
-        let (first, second) = (DECODE[i & 0xFF], DECODE[i >> 8]);
-        table[i] = if first == INVALID || second == INVALID {
-            0x8000
-        } else {
-            ((first as u16) << 6) | second as u16
-        };
-        i += 1;
-    }
-    table
-};
-
-/// Every 12-bit value as its two base64 characters.
-static ENCODE_PAIRS: [[u8; 2]; 4096] = {
-    let mut table = [[0u8; 2]; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
-        i += 1;
-    }
-    table
-};
+/// Appends the padded standard base64 encoding of `input` to `out`: SIMD (AVX2/SSSE3, chosen at
+/// run time) through `base64-simd`, written into `out`'s spare capacity without zero-filling.
+pub fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
+    base64_simd::STANDARD.encode_append(input, out);
+}
 
 /// Encodes `input` as padded standard base64.
 pub fn encode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(encoded_len(input.len()));
-    encode_to_vec(input, &mut out);
-    // Every byte pushed comes from the ASCII alphabet or is `=`.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends the padded standard base64 encoding of `input` to `out`.
-pub fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
-    // Size once and fill in place: no capacity check per quad.
-    let start = out.len();
-    let full = input.len() / 3;
-    out.resize(start + full * 4, 0);
-    let mut chunks = input.chunks_exact(3);
-    for (c, d) in (&mut chunks).zip(out[start..].chunks_exact_mut(4)) {
-        let n = (usize::from(c[0]) << 16) | (usize::from(c[1]) << 8) | usize::from(c[2]);
-        // Two output characters per lookup (12 bits each).
-        d[0..2].copy_from_slice(&ENCODE_PAIRS[n >> 12]);
-        d[2..4].copy_from_slice(&ENCODE_PAIRS[n & 0xFFF]);
-    }
-    match *chunks.remainder() {
-        [a] => {
-            let n = u32::from(a) << 16;
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
-        }
-        [a, b] => {
-            let n = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                ALPHABET[(n >> 6) as usize & 63],
-                b'=',
-            ]);
-        }
-        _ => {}
-    }
+    base64_simd::STANDARD.encode_to_string(input)
 }
 
 /// Length in UTF-16 code units (what `java.lang.String#length` reports).
@@ -173,20 +112,10 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
         if let Some(out) = out.as_deref_mut() {
             let full = body.len() / 4 * 4;
             let start = out.len();
-            out.resize(start + full / 4 * 3, 0);
-            let mut bad = 0u16;
-            for (q, d) in body[..full].chunks_exact(4).zip(out[start..].chunks_exact_mut(3)) {
-                // Two input characters per lookup (12 bits each; invalid pairs set bit 15).
-                let high = DECODE_PAIRS[usize::from(u16::from_le_bytes([q[0], q[1]]))];
-                let low = DECODE_PAIRS[usize::from(u16::from_le_bytes([q[2], q[3]]))];
-                bad |= high | low;
-                let n = (u32::from(high) << 12) | u32::from(low);
-                d[0] = (n >> 16) as u8;
-                d[1] = (n >> 8) as u8;
-                d[2] = n as u8;
-            }
+            // Whole quads carry no padding, so the SIMD decoder's strict checks are exactly
+            // "every character is in the alphabet"; the tail keeps the canonical-bits check.
             let tail_bad = body[full..].iter().any(|&b| DECODE[b as usize] == INVALID);
-            if bad & 0x8000 == 0 && !tail_bad {
+            if !tail_bad && base64_simd::STANDARD.decode_append(&body[..full], out).is_ok() {
                 return decode_tail(&body[full..], Some(out));
             }
             out.truncate(start);
@@ -308,6 +237,62 @@ mod tests {
         for n in 0..data.len() {
             let e = encode(&data[..n]);
             assert_eq!(decode(&e).unwrap(), &data[..n]);
+        }
+    }
+
+    /// The SIMD encoder and decoder against a bit-by-bit reference, across lengths that hit
+    /// every vector width and tail, and a bad character at every position of long inputs.
+    #[test]
+    fn simd_matches_reference() {
+        fn reference(data: &[u8]) -> String {
+            let mut bits = String::new();
+            for b in data {
+                bits.push_str(&format!("{b:08b}"));
+            }
+            while bits.len() % 6 != 0 {
+                bits.push('0');
+            }
+            let mut out: String = (0..bits.len() / 6)
+                .map(|i| ALPHABET[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap()] as char)
+                .collect();
+            while out.len() % 4 != 0 {
+                out.push('=');
+            }
+            out
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let data: Vec<u8> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for n in 0..data.len() {
+            let e = encode(&data[..n]);
+            assert_eq!(e, reference(&data[..n]), "length {n}");
+            let mut appended = b"prefix".to_vec();
+            encode_to_vec(&data[..n], &mut appended);
+            assert_eq!(&appended[6..], e.as_bytes());
+            assert_eq!(decode(&e).unwrap(), &data[..n]);
+        }
+        let good = encode(&data[..240]);
+        for at in 0..good.len() {
+            for bad in ['*', '=', '-', '\u{e9}'] {
+                let mut s = good.clone();
+                s.replace_range(at..at + 1, &bad.to_string());
+                let expected = if bad == '\u{e9}' {
+                    // Two bytes but one UTF-16 unit: the length check still passes.
+                    DecodeError::InvalidCharacter(bad)
+                } else if bad == '=' && at == good.len() - 1 {
+                    // A trailing pad on a full final quad: its last symbol is gone.
+                    DecodeError::InvalidLastSymbol
+                } else {
+                    DecodeError::InvalidCharacter(bad)
+                };
+                assert_eq!(decode(&s), Err(expected), "{bad:?} at {at}");
+            }
         }
     }
 

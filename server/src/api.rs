@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use engine::{NewRecord, SequenceNumber};
+use engine::{DigitsCursor, NewRecord, SequenceNumber};
 use futures_channel::oneshot;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -664,13 +664,27 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     });
     let child_shards = at_end.then(|| child_shards(stream, index));
     core.metrics.shard(&stream.name, &shard_id, |c| c.iterator_age_ms = millis_behind_latest);
-    let records = reply.records.into_iter().map(|r| wire_record(incarnation, index, r)).collect();
-    Ok(out::get_records_to_json(&out::GetRecordsOutput {
-        records,
-        next_shard_iterator,
+    let capacity = reply
+        .records
+        .iter()
+        .map(|r| out::RecordsWriter::record_capacity(r.data.len(), r.partition_key.len()))
+        .fold(0usize, usize::saturating_add);
+    let mut writer = out::RecordsWriter::with_capacity(capacity);
+    let mut digits = DigitsCursor::new();
+    for r in &reply.records {
+        writer.record(
+            digits.digits(SequenceNumber { incarnation, shard_index: index, offset: r.offset }),
+            Timestamp::from_millis(r.arrival_ms),
+            &r.data,
+            &r.partition_key,
+            None,
+        );
+    }
+    Ok(writer.finish_get_records(
+        next_shard_iterator.as_deref(),
         millis_behind_latest,
-        child_shards,
-    }))
+        child_shards.as_deref(),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -333,6 +333,21 @@ impl hyper::rt::Write for Io {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
+    /// Saying yes here switches hyper's HTTP/1 writer from copying every body into one
+    /// buffer ("flatten": 17% of a core at 13 MB GetRecords pages) to queueing the body's
+    /// `Bytes` and handing both to this method.
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
