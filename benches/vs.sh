@@ -14,6 +14,8 @@
 #   CONSUMERS=0     polling readers per run (0 matches the peers' wrk bench: puts only)
 #   OUTDIR=...      where the per-run JSON and text go (default: a new temp dir)
 #   SPATE=...       the spate binary (default: cargo build --release -p tools)
+#   FIO_DIR=...     also run fio (1 MiB writes + fdatasync each, 2 GiB) in this directory (on
+#                   the server's disk) before and after the runs, for the disk's own figure
 # Runs alternate between targets inside each connection level so drift on the shared 2 cores
 # hits every target alike. Only loopback endpoints should be given.
 set -euo pipefail
@@ -44,6 +46,22 @@ for target in "$@"; do
 done
 [ "${#labels[@]}" -gt 0 ] || { echo "no reachable targets" >&2; exit 1; }
 
+fio_runs=()
+run_fio() {
+  [ -n "${FIO_DIR:-}" ] || return 0
+  local json
+  json=$(fio --name=vs --directory="$FIO_DIR" --rw=write --bs=1M --size=2G --fdatasync=1 \
+    --ioengine=psync --output-format=json 2>/dev/null)
+  rm -f "$FIO_DIR"/vs.0.0
+  fio_runs+=("$(python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())["jobs"][0]
+sync = j["sync"]["lat_ns"]["percentile"]
+print("%.0f MB/s (fdatasync p50 %.2f ms, p99 %.2f ms)" % (j["write"]["bw_bytes"] / 1e6,
+      sync["50.000000"] / 1e6, sync["99.000000"] / 1e6))' <<< "$json")")
+}
+run_fio
+
 files=()
 for c in $CONNS; do
   for r in $(seq 1 "$RUNS"); do
@@ -69,3 +87,7 @@ echo "PutRecords $BATCH x $SIZE B, keys $KEYS, $SHARDS shards, $DUR per run, $CO
      "($(nproc) CPUs, $(uname -r)); results in $OUTDIR"
 echo
 "$SPATE" bench compare --markdown "${files[@]}"
+run_fio
+for f in "${fio_runs[@]}"; do
+  echo "fio --rw=write --bs=1M --fdatasync=1 on $FIO_DIR: $f"
+done
