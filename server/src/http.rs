@@ -252,7 +252,12 @@ const H2_PREFACE_BYTES: usize = 24;
 pub struct Io {
     stream: TcpStream,
     first_bytes: Option<FirstBytesDeadline>,
+    /// Reused buffer for gathered writes (at most `GATHER_BYTES_MAX`).
+    gather: Vec<u8>,
 }
+
+/// Vectored writes copy at most this much into one write (see `poll_write_vectored`).
+const GATHER_BYTES_MAX: usize = 64 * 1024;
 
 /// Reads are capped at this size, which bounds the zero-fill per read.
 const READ_BYTES_MAX: usize = 64 * 1024;
@@ -266,7 +271,7 @@ impl Io {
             bytes_remaining: H2_PREFACE_BYTES,
             timer: glommio::timer::Timer::new(timeout),
         });
-        Io { stream, first_bytes }
+        Io { stream, first_bytes, gather: Vec::new() }
     }
 }
 
@@ -340,12 +345,32 @@ impl hyper::rt::Write for Io {
         true
     }
 
+    /// glommio's stream writes one buffer per call, so small pieces (the head and a small
+    /// body) are gathered into one write, one TCP send per small response as before; a large
+    /// body is written from its own `Bytes` after at most `GATHER_BYTES_MAX` of it is gathered.
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let mut pieces = bufs.iter().filter(|b| !b.is_empty());
+        let Some(first) = pieces.next() else { return Poll::Ready(Ok(0)) };
+        if first.len() >= GATHER_BYTES_MAX || bufs.len() == 1 {
+            return Pin::new(&mut this.stream).poll_write(cx, first);
+        }
+        // Written bytes count from the start of `bufs`, and the gathered bytes are a prefix of
+        // their concatenation, so a short write reports correctly.
+        this.gather.clear();
+        this.gather.extend_from_slice(first);
+        for piece in pieces {
+            let room = GATHER_BYTES_MAX - this.gather.len();
+            if room == 0 {
+                break;
+            }
+            this.gather.extend_from_slice(&piece[..piece.len().min(room)]);
+        }
+        Pin::new(&mut this.stream).poll_write(cx, &this.gather)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
