@@ -127,7 +127,8 @@ mod tests {
         }
         let mut cursor = DigitsCursor::new();
         for shard_index in [0, 1, 1, 2] {
-            let seq = SequenceNumber { incarnation: 5, shard_index, offset: u64::from(shard_index) };
+            let seq =
+                SequenceNumber { incarnation: 5, shard_index, offset: u64::from(shard_index) };
             assert_eq!(cursor.digits(seq), &seq.to_digits());
         }
     }

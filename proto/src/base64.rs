@@ -253,7 +253,9 @@ mod tests {
                 bits.push('0');
             }
             let mut out: String = (0..bits.len() / 6)
-                .map(|i| ALPHABET[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap()] as char)
+                .map(|i| {
+                    ALPHABET[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap()] as char
+                })
                 .collect();
             while out.len() % 4 != 0 {
                 out.push('=');

@@ -630,7 +630,8 @@ fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 /// UTF-8).
 fn push_str(out: &mut Vec<u8>, s: &[u8]) {
     // No early exit, so the scan vectorises.
-    let plain = s.iter().fold(true, |ok, &b| ok & ((0x20..0x7F).contains(&b) & (b != b'"') & (b != b'\\')));
+    let plain =
+        s.iter().fold(true, |ok, &b| ok & ((0x20..0x7F).contains(&b) & (b != b'"') & (b != b'\\')));
     if plain {
         out.reserve(s.len() + 2);
         out.push(b'"');
@@ -754,8 +755,15 @@ fn push_timestamp(out: &mut Vec<u8>, t: Timestamp) {
     }
     out.extend_from_slice(&digits);
     out.push(b'.');
-    let frac = [b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8];
-    let keep = if frac[2] != b'0' { 3 } else if frac[1] != b'0' { 2 } else { 1 };
+    let frac =
+        [b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8];
+    let keep = if frac[2] != b'0' {
+        3
+    } else if frac[1] != b'0' {
+        2
+    } else {
+        1
+    };
     out.extend_from_slice(&frac[..keep]);
 }
 
@@ -823,7 +831,11 @@ mod fast_writer_tests {
         let mut check = |ms: i64| {
             let mut fast = Vec::new();
             push_timestamp(&mut fast, Timestamp(ms));
-            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(to_json(&Timestamp(ms))).unwrap(), "{ms}");
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(to_json(&Timestamp(ms))).unwrap(),
+                "{ms}"
+            );
         };
         while ms < 1_000_000_000_020 {
             check(ms);
