@@ -50,6 +50,8 @@ pub struct Config {
     pub log_level: String,
     /// Bytes of glommio `io_memory` per executor (registered, locked DMA buffers).
     pub io_memory_bytes: usize,
+    /// Segment size of every shard log (`--segment-bytes`).
+    pub segment_bytes: u64,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Most shards one stream may have open.
@@ -80,6 +82,9 @@ const LOG_LEVEL_DEFAULT: &str = "info";
 const IO_MEMORY_BYTES_DEFAULT: usize = 1 << 20;
 const IO_MEMORY_BYTES_MIN: usize = 64 << 10;
 const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
+/// Smallest `--segment-bytes` (the engine allows less; a shard log of 4 KiB files is not an
+/// operating point).
+const SEGMENT_BYTES_FLAG_MIN: u64 = 1 << 20;
 const SHUTDOWN_TIMEOUT_SECS_DEFAULT: u64 = 10;
 const SHUTDOWN_TIMEOUT_SECS_MAX: u64 = 3600;
 const SHARDS_PER_STREAM_MAX_DEFAULT: u32 = 500;
@@ -146,6 +151,10 @@ struct Flags {
     /// Locked io_uring buffer memory per core in bytes, or with KiB/MiB/GiB [default: 1MiB]
     #[arg(long, value_name = "BYTES", value_parser = parse_byte_size)]
     io_memory: Option<usize>,
+    /// Size at which a shard's log rolls to a new segment file; retention deletes whole
+    /// segments (bytes, or with KiB/MiB/GiB; 1MiB..=1GiB) [default: 128MiB]
+    #[arg(long, value_name = "BYTES", value_parser = parse_byte_size)]
+    segment_bytes: Option<usize>,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT [default: 10]
     #[arg(long, value_name = "SECS")]
     shutdown_timeout_secs: Option<u64>,
@@ -196,6 +205,8 @@ struct FileSettings {
     log_level: Option<String>,
     #[serde(default, deserialize_with = "deserialize_byte_size")]
     io_memory: Option<usize>,
+    #[serde(default, deserialize_with = "deserialize_byte_size")]
+    segment_bytes: Option<usize>,
     shutdown_timeout_secs: Option<u64>,
     max_shards_per_stream: Option<u32>,
     max_shards: Option<u32>,
@@ -307,6 +318,18 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         ));
     }
 
+    let segment_bytes = flags
+        .segment_bytes
+        .or(file.segment_bytes)
+        .map_or(engine::limits::SEGMENT_BYTES_DEFAULT, |b| b as u64);
+    if !(SEGMENT_BYTES_FLAG_MIN..=engine::limits::SEGMENT_BYTES_MAX).contains(&segment_bytes) {
+        return Err(format!(
+            "--segment-bytes {segment_bytes} is out of range: use {SEGMENT_BYTES_FLAG_MIN} \
+             (1MiB) to {} (1GiB) bytes",
+            engine::limits::SEGMENT_BYTES_MAX
+        ));
+    }
+
     let shutdown_timeout_secs = flags
         .shutdown_timeout_secs
         .or(file.shutdown_timeout_secs)
@@ -401,6 +424,7 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         quotas_enabled,
         log_level,
         io_memory_bytes,
+        segment_bytes,
         shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
         shards_per_stream_max,
         shards_max,
@@ -594,6 +618,7 @@ mod tests {
                 quotas_enabled: true,
                 log_level: "info".into(),
                 io_memory_bytes: 1 << 20,
+                segment_bytes: 128 << 20,
                 shutdown_timeout: Duration::from_secs(10),
                 shards_per_stream_max: 500,
                 shards_max: 500,
@@ -662,6 +687,7 @@ mod tests {
                 durability-interval-ms = 50
                 quotas = "off"
                 io-memory = "2MiB"
+                segment-bytes = "64MiB"
                 max-shards = 1000
             "#,
         );
@@ -675,6 +701,7 @@ mod tests {
         );
         assert!(!from_file.quotas_enabled);
         assert_eq!(from_file.io_memory_bytes, 2 << 20);
+        assert_eq!(from_file.segment_bytes, 64 << 20);
         assert_eq!(from_file.shards_max, 1000);
         assert_eq!(from_file.shards_per_stream_max, 500, "untouched keys keep defaults");
 
@@ -736,6 +763,8 @@ mod tests {
             (&["--io-memory=1TB"], "not a byte count"),
             (&["--io-memory=1K"], "out of range"),
             (&["--shutdown-timeout-secs=100000"], "out of range"),
+            (&["--segment-bytes=64KiB"], "--segment-bytes 65536 is out of range"),
+            (&["--segment-bytes=2GiB"], "out of range"),
             (&["--max-shards=0"], "--max-shards 0 is out of range"),
             (&["--max-consumers-per-stream=0"], "out of range"),
             (&["--data-dir="], "a value is required"),
@@ -783,6 +812,7 @@ mod tests {
             "--quotas",
             "--log-level",
             "--io-memory",
+            "--segment-bytes",
             "--shutdown-timeout-secs",
             "--max-shards-per-stream",
             "--max-shards ",

@@ -227,7 +227,7 @@ impl Core {
             }
             Durability::Never => engine::Durability::Never,
         };
-        LogConfig { segment_bytes: engine::limits::SEGMENT_BYTES_DEFAULT, durability }
+        LogConfig { segment_bytes: self.config().segment_bytes, durability }
     }
 
     async fn open_shard(self: &Rc<Self>, incarnation: u64, index: u32) -> Result<(), String> {

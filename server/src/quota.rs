@@ -150,8 +150,8 @@ mod tests {
 
 /// Control-plane rate limits (transactions per second per account), as AWS documents them.
 /// Operations that change the catalog run on the controller, so their buckets there are exact;
-/// read-only operations run on whichever core received them, so each core holds `1/cores` of
-/// the rate (the sum is the account's limit).
+/// read-only operations run on whichever core received them, so each core refills at `1/cores`
+/// of the rate (the sum is the account's sustained limit) and may burst to the whole rate.
 pub fn operation_tps(operation: &str) -> Option<f64> {
     Some(match operation {
         "CreateStream" | "DeleteStream" | "MergeShards" | "SplitShard" => 5.0,
@@ -187,11 +187,14 @@ impl OperationLimits {
             return true;
         }
         let Some(tps) = operation_tps(operation) else { return true };
+        // Each core refills at its share of the rate but may burst to the whole rate: a
+        // client's connection stays on one core, and a client within the account's rate
+        // must not be throttled for that (a burst on every core at once can briefly exceed it).
         let rate = (tps * self.share).max(0.5);
         let mut buckets = self.buckets.borrow_mut();
         let bucket = buckets
             .entry(operation.to_string())
-            .or_insert_with(|| TokenBucket::new(rate.max(1.0), rate, now_ns));
+            .or_insert_with(|| TokenBucket::new(tps.max(1.0), rate, now_ns));
         bucket.try_take(now_ns, 1.0)
     }
 }
@@ -208,6 +211,11 @@ mod operation_tests {
         assert!(limits.admit("CreateStream", 200_000_001), "one token back after 200 ms");
         assert_eq!((0..30).filter(|_| limits.admit("DescribeStreamSummary", 0)).count(), 20);
         assert!((0..100).all(|_| limits.admit("PutRecord", 0)), "data plane is not limited here");
+        // One of two cores: bursts to the account's rate, refills at half of it.
+        let half = OperationLimits::new(true, 0.5);
+        assert_eq!((0..20).filter(|_| half.admit("ListStreamConsumers", 0)).count(), 5);
+        let later = 1_000_000_000;
+        assert_eq!((0..20).filter(|_| half.admit("ListStreamConsumers", later)).count(), 2);
         let off = OperationLimits::new(false, 1.0);
         assert!((0..100).all(|_| off.admit("CreateStream", 0)));
     }
