@@ -267,14 +267,25 @@ fn parse_hash_key(value: &str) -> Result<u128, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Writes.
 
-/// Attempts to route a write while a reshard closes its shard; the pauses between them
-/// (1, 2, 4, ... ms) add up to about half a second, far longer than a reshard's commit.
-const REROUTE_ATTEMPTS: u32 = 10;
+/// Attempts to route a write while a reshard closes its shard. Between attempts a writer
+/// waits for this core to install a newer catalog (the reshard's commit, which names the
+/// children), or at most 1, 2, 4, ... ms, capped at 500 ms: about 4 s in all, so a reshard
+/// slowed by a busy disk is waited out rather than answered with an error.
+const REROUTE_ATTEMPTS: u32 = 16;
+const REROUTE_PAUSE_MAX_MS: u64 = 500;
 
-async fn reroute_pause(attempt: u32) {
-    if attempt > 0 {
-        glommio::timer::sleep(std::time::Duration::from_millis(1 << (attempt - 1))).await;
+/// Before attempt `attempt` (from 0), when the previous one routed with catalog version
+/// `routed_version`.
+async fn reroute_pause(core: &Core, attempt: u32, routed_version: u64) {
+    if attempt == 0 || core.catalog().version > routed_version {
+        return;
     }
+    let pause = (1u64 << (attempt - 1).min(16)).min(REROUTE_PAUSE_MAX_MS);
+    futures_lite::future::or(
+        core.catalog_installed.wait(),
+        glommio::timer::sleep(std::time::Duration::from_millis(pause)),
+    )
+    .await;
 }
 
 struct Routed {
@@ -309,8 +320,10 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
     let record = NewRecord { partition_key: Bytes::from(r.partition_key.clone()), data: r.data };
     // A reshard may close the routed shard between lookup and append: route again once the
     // controller has published the new shard set (it does so right after sealing).
+    let mut routed_version = 0;
     for attempt in 0..REROUTE_ATTEMPTS {
-        reroute_pause(attempt).await;
+        reroute_pause(core, attempt, routed_version).await;
+        routed_version = core.catalog().version;
         let handle = stream_handle(core, &stream_ref)?;
         let stream = handle.meta();
         require_active(core, stream)?;
@@ -373,13 +386,15 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
     }
     let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; new_records.len()];
     let account = core.config().account_id.clone();
+    let mut routed_version = 0;
     for attempt in 0..REROUTE_ATTEMPTS {
         // Done: every entry has its result. (Checked before the pause, which would otherwise
         // add a millisecond to every PutRecords.)
         if results.iter().all(Option::is_some) {
             break;
         }
-        reroute_pause(attempt).await;
+        reroute_pause(core, attempt, routed_version).await;
+        routed_version = core.catalog().version;
         let handle = stream_handle(core, &stream_ref)?;
         let stream = handle.meta();
         require_active(core, stream)?;

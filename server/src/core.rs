@@ -150,6 +150,8 @@ pub struct Core {
     pub cores: usize,
     pub shared: Arc<Shared>,
     pub catalog: RefCell<Arc<Catalog>>,
+    /// Woken whenever a newer catalog is installed (writers waiting out a reshard).
+    pub catalog_installed: engine::notify::Notify,
     pub shards: RefCell<HashMap<(u64, u32), Rc<OwnedShard>>>,
     senders: Option<Senders<Msg>>,
     pub metrics: CoreMetrics,
@@ -365,6 +367,8 @@ impl Core {
         let mut current = self.catalog.borrow_mut();
         if catalog.version >= current.version {
             *current = catalog;
+            drop(current);
+            self.catalog_installed.notify_all();
         }
     }
 
@@ -480,6 +484,7 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
         id,
         cores,
         catalog: RefCell::new(Arc::new(shared.catalog.clone())),
+        catalog_installed: engine::notify::Notify::default(),
         shards: RefCell::new(HashMap::new()),
         senders,
         metrics: CoreMetrics::default(),
