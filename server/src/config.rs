@@ -54,6 +54,8 @@ pub struct Config {
     pub segment_bytes: u64,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// How long one SubscribeToShard event stream lasts (`--subscription-lifetime-secs`).
+    pub subscription_lifetime: Duration,
     /// Most shards one stream may have open.
     pub shards_per_stream_max: u32,
     /// Most open shards across all streams (DescribeLimits' ShardLimit).
@@ -87,6 +89,8 @@ const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
 const SEGMENT_BYTES_FLAG_MIN: u64 = 1 << 20;
 const SHUTDOWN_TIMEOUT_SECS_DEFAULT: u64 = 10;
 const SHUTDOWN_TIMEOUT_SECS_MAX: u64 = 3600;
+/// A SubscribeToShard event stream lasts 5 minutes in Kinesis; the flag may only shorten it.
+const SUBSCRIPTION_LIFETIME_SECS_MAX: u64 = 300;
 const SHARDS_PER_STREAM_MAX_DEFAULT: u32 = 500;
 const SHARDS_MAX_DEFAULT: u32 = 500;
 const SHARDS_LIMIT_MAX: u32 = 100_000;
@@ -158,6 +162,10 @@ struct Flags {
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT [default: 10]
     #[arg(long, value_name = "SECS")]
     shutdown_timeout_secs: Option<u64>,
+    /// Seconds a SubscribeToShard event stream lasts before it ends and the consumer
+    /// resubscribes; Kinesis uses 300, lower values are for testing clients [default: 300]
+    #[arg(long, value_name = "SECS")]
+    subscription_lifetime_secs: Option<u64>,
     /// Most open shards one stream may have [default: 500]
     #[arg(long, value_name = "N")]
     max_shards_per_stream: Option<u32>,
@@ -208,6 +216,7 @@ struct FileSettings {
     #[serde(default, deserialize_with = "deserialize_byte_size")]
     segment_bytes: Option<usize>,
     shutdown_timeout_secs: Option<u64>,
+    subscription_lifetime_secs: Option<u64>,
     max_shards_per_stream: Option<u32>,
     max_shards: Option<u32>,
     max_consumers_per_stream: Option<u32>,
@@ -330,6 +339,17 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         ));
     }
 
+    let subscription_lifetime_secs = flags
+        .subscription_lifetime_secs
+        .or(file.subscription_lifetime_secs)
+        .unwrap_or(SUBSCRIPTION_LIFETIME_SECS_MAX);
+    if !(1..=SUBSCRIPTION_LIFETIME_SECS_MAX).contains(&subscription_lifetime_secs) {
+        return Err(format!(
+            "--subscription-lifetime-secs {subscription_lifetime_secs} is out of range \
+             1..={SUBSCRIPTION_LIFETIME_SECS_MAX}"
+        ));
+    }
+
     let shutdown_timeout_secs = flags
         .shutdown_timeout_secs
         .or(file.shutdown_timeout_secs)
@@ -426,6 +446,7 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
         io_memory_bytes,
         segment_bytes,
         shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+        subscription_lifetime: Duration::from_secs(subscription_lifetime_secs),
         shards_per_stream_max,
         shards_max,
         consumers_per_stream_max,
@@ -620,6 +641,7 @@ mod tests {
                 io_memory_bytes: 1 << 20,
                 segment_bytes: 128 << 20,
                 shutdown_timeout: Duration::from_secs(10),
+                subscription_lifetime: Duration::from_secs(300),
                 shards_per_stream_max: 500,
                 shards_max: 500,
                 shard_write_bytes_per_second: 1 << 20,
@@ -763,6 +785,8 @@ mod tests {
             (&["--io-memory=1TB"], "not a byte count"),
             (&["--io-memory=1K"], "out of range"),
             (&["--shutdown-timeout-secs=100000"], "out of range"),
+            (&["--subscription-lifetime-secs=0"], "out of range 1..=300"),
+            (&["--subscription-lifetime-secs=301"], "out of range 1..=300"),
             (&["--segment-bytes=64KiB"], "--segment-bytes 65536 is out of range"),
             (&["--segment-bytes=2GiB"], "out of range"),
             (&["--max-shards=0"], "--max-shards 0 is out of range"),
@@ -814,6 +838,7 @@ mod tests {
             "--io-memory",
             "--segment-bytes",
             "--shutdown-timeout-secs",
+            "--subscription-lifetime-secs",
             "--max-shards-per-stream",
             "--max-shards ",
             "--max-consumers-per-stream",

@@ -33,8 +33,6 @@ use crate::catalog;
 use crate::core::{Core, Msg, OwnedShard};
 use crate::http::Body;
 
-/// How long a subscription lasts.
-pub const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(300);
 /// A second subscription (same consumer, same shard) within this window is refused.
 pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
 /// Events encoded but not yet taken by the HTTP connection, per subscription.
@@ -285,7 +283,7 @@ impl Pusher {
             metric(&|c| c.active = false);
             return;
         }
-        let deadline = std::time::Instant::now() + SUBSCRIPTION_LIFETIME;
+        let deadline = std::time::Instant::now() + core.config().subscription_lifetime;
         let mut budget = TokenBucket::new(
             CONSUMER_BYTES_PER_SECOND,
             CONSUMER_BYTES_PER_SECOND,

@@ -3,7 +3,8 @@
 //! SubscribeToShard delivering the initial response and then every record written after the
 //! subscription, in order; a second subscription within 5 s refused with ResourceInUse; a
 //! consumer deregistered mid-stream ending its subscription with an error event; two consumers
-//! on one shard each receiving the full stream.
+//! on one shard each receiving the full stream; a subscription ending cleanly at the end of its
+//! lifetime and a resubscription continuing after the last record.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -412,6 +413,55 @@ async fn deregistering_a_consumer_ends_its_subscription_with_an_error() {
         ),
         "expected ResourceNotFoundException, got {error:?}"
     );
+}
+
+/// A subscription ends cleanly when its lifetime is up (5 minutes in Kinesis; 2 s here through
+/// `--subscription-lifetime-secs`), not before, and the consumer resubscribes after the last
+/// record it got and misses nothing written in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ends_cleanly_after_its_lifetime_and_resubscribing_continues() {
+    let server = Server::start(&["--subscription-lifetime-secs", "2"]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "lives").await;
+    wait_consumer_active(&client, &consumer).await;
+    let subscribed = Instant::now();
+    let mut output = subscribe_latest(&client, &consumer).await.expect("SubscribeToShard");
+    let first = put_numbered(&client, "s", "a", 5).await;
+    assert_eq!(receive(&mut output, 5).await, expected("a", &first));
+
+    // Then only empty events until the stream ends, without an error, after about 2 s.
+    let ended = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), output.event_stream.recv())
+            .await
+            .expect("the subscription outlived its 2 s lifetime by 10 s");
+        match event {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                assert!(e.records().is_empty(), "unexpected records {e:?}");
+            }
+            Ok(Some(other)) => panic!("unexpected event {other:?}"),
+            Ok(None) => break subscribed.elapsed(),
+            Err(e) => panic!("the subscription ended with an error: {e:?}"),
+        }
+    };
+    assert!(ended >= Duration::from_millis(1900), "ended after only {ended:?}");
+
+    // Written while no subscription is open, then read by resubscribing after the last record.
+    let second = put_numbered(&client, "s", "b", 5).await;
+    let position = StartingPosition::builder()
+        .r#type(ShardIteratorType::AfterSequenceNumber)
+        .sequence_number(first.last().unwrap())
+        .build()
+        .unwrap();
+    let mut again = client
+        .subscribe_to_shard()
+        .consumer_arn(&consumer)
+        .shard_id(SHARD)
+        .starting_position(position)
+        .send()
+        .await
+        .expect("resubscribing after the lifetime");
+    assert_eq!(receive(&mut again, 5).await, expected("b", &second));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
