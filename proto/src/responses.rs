@@ -697,34 +697,42 @@ impl RecordsWriter {
 
     /// Ends a GetRecords response.
     pub fn finish_get_records(
-        mut self,
+        self,
         next_shard_iterator: Option<&str>,
         millis_behind_latest: i64,
         child_shards: Option<&[ChildShard]>,
     ) -> Vec<u8> {
-        let out = &mut self.out;
-        out.extend_from_slice(b"],\"NextShardIterator\":");
-        push_json(out, &next_shard_iterator);
-        out.extend_from_slice(b",\"MillisBehindLatest\":");
-        push_json(out, &millis_behind_latest);
-        if let Some(children) = child_shards {
-            out.extend_from_slice(b",\"ChildShards\":");
-            push_json(out, children);
-        }
-        out.push(b'}');
-        self.out
+        self.finish(b"NextShardIterator", &next_shard_iterator, millis_behind_latest, child_shards)
     }
 
     /// Ends a SubscribeToShard event.
     pub fn finish_subscribe_event(
-        mut self,
+        self,
         continuation_sequence_number: &str,
         millis_behind_latest: i64,
         child_shards: Option<&[ChildShard]>,
     ) -> Vec<u8> {
+        self.finish(
+            b"ContinuationSequenceNumber",
+            continuation_sequence_number,
+            millis_behind_latest,
+            child_shards,
+        )
+    }
+
+    /// Closes the records array and writes the members both responses end with.
+    fn finish<T: Serialize + ?Sized>(
+        mut self,
+        first_name: &[u8],
+        first_value: &T,
+        millis_behind_latest: i64,
+        child_shards: Option<&[ChildShard]>,
+    ) -> Vec<u8> {
         let out = &mut self.out;
-        out.extend_from_slice(b"],\"ContinuationSequenceNumber\":");
-        push_json(out, continuation_sequence_number);
+        out.extend_from_slice(b"],\"");
+        out.extend_from_slice(first_name);
+        out.extend_from_slice(b"\":");
+        push_json(out, first_value);
         out.extend_from_slice(b",\"MillisBehindLatest\":");
         push_json(out, &millis_behind_latest);
         if let Some(children) = child_shards {
@@ -828,7 +836,7 @@ mod fast_writer_tests {
     fn timestamps_as_serde_writes_them() {
         let mut ms = 999_999_999_990i64;
         let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut check = |ms: i64| {
+        let check = |ms: i64| {
             let mut fast = Vec::new();
             push_timestamp(&mut fast, Timestamp(ms));
             assert_eq!(

@@ -152,6 +152,31 @@ fn expected(tag: &str, seqs: &[String]) -> Vec<(String, String)> {
     seqs.iter().enumerate().map(|(i, s)| (s.clone(), format!("{tag}-{i}"))).collect()
 }
 
+/// Reads a subscription until it ends, within `within`; only empty events may come first.
+/// `Ok` for a clean end, the modeled error for an exception event (the SDK decodes the
+/// `:exception-type` into a variant; its metadata carries no code for event-stream exceptions).
+async fn end_of_stream(
+    output: &mut SubscribeToShardOutput,
+    within: Duration,
+    what: &str,
+) -> Result<(), SubscribeToShardEventStreamError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, output.event_stream.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the subscription is still open after {within:?}"));
+        match event {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                assert!(e.records().is_empty(), "{what}: records before the end: {e:?}");
+            }
+            Ok(Some(other)) => panic!("{what}: unexpected event {other:?}"),
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.into_service_error()),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_registration_and_enforced_deletion() {
     let server = Server::start(&[]);
@@ -389,28 +414,11 @@ async fn deregistering_a_consumer_ends_its_subscription_with_an_error() {
         .await
         .expect("DeregisterStreamConsumer");
     // The next thing the subscriber sees (after any empty events) is an error, not a clean end.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let error = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = tokio::time::timeout(left, output.event_stream.recv())
-            .await
-            .expect("the subscription does not end within 10 s of the deregistration");
-        match event {
-            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
-                assert!(e.records().is_empty(), "records after deregistration: {e:?}");
-            }
-            Ok(Some(other)) => panic!("unexpected event {other:?}"),
-            Ok(None) => panic!("the stream ended without an error event"),
-            Err(e) => break e,
-        }
-    };
-    // The SDK decodes the `:exception-type` into the modeled variant (its metadata carries no
-    // code for event-stream exceptions, so match the variant).
+    let error = end_of_stream(&mut output, Duration::from_secs(10), "after the deregistration")
+        .await
+        .expect_err("the stream ended without an error event");
     assert!(
-        matches!(
-            error.as_service_error(),
-            Some(SubscribeToShardEventStreamError::ResourceNotFoundException(_))
-        ),
+        matches!(error, SubscribeToShardEventStreamError::ResourceNotFoundException(_)),
         "expected ResourceNotFoundException, got {error:?}"
     );
 }
@@ -431,19 +439,10 @@ async fn a_subscription_ends_cleanly_after_its_lifetime_and_resubscribing_contin
     assert_eq!(receive(&mut output, 5).await, expected("a", &first));
 
     // Then only empty events until the stream ends, without an error, after about 2 s.
-    let ended = loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), output.event_stream.recv())
-            .await
-            .expect("the subscription outlived its 2 s lifetime by 10 s");
-        match event {
-            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
-                assert!(e.records().is_empty(), "unexpected records {e:?}");
-            }
-            Ok(Some(other)) => panic!("unexpected event {other:?}"),
-            Ok(None) => break subscribed.elapsed(),
-            Err(e) => panic!("the subscription ended with an error: {e:?}"),
-        }
-    };
+    end_of_stream(&mut output, Duration::from_secs(10), "a 2 s subscription")
+        .await
+        .unwrap_or_else(|e| panic!("the subscription ended with an error: {e:?}"));
+    let ended = subscribed.elapsed();
     assert!(ended >= Duration::from_millis(1900), "ended after only {ended:?}");
 
     // Written while no subscription is open, then read by resubscribing after the last record.
@@ -567,26 +566,12 @@ async fn deleting_a_stream_ends_live_subscriptions_with_an_error() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "DeleteStream with live subscriptions took {took:?}");
     for (i, subscription) in subscriptions.iter_mut().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let error = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = tokio::time::timeout(left, subscription.event_stream.recv())
-                .await
-                .unwrap_or_else(|_| panic!("subscription {i} still open 10 s after DeleteStream"));
-            match event {
-                Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
-                    assert!(e.records().is_empty(), "records after the deletion: {e:?}");
-                }
-                Ok(Some(other)) => panic!("unexpected event {other:?}"),
-                Ok(None) => panic!("subscription {i} ended without an error event"),
-                Err(e) => break e,
-            }
-        };
+        let what = format!("subscription {i} after DeleteStream");
+        let error = end_of_stream(subscription, Duration::from_secs(10), &what)
+            .await
+            .expect_err("the stream ended without an error event");
         assert!(
-            matches!(
-                error.as_service_error(),
-                Some(SubscribeToShardEventStreamError::ResourceNotFoundException(_))
-            ),
+            matches!(error, SubscribeToShardEventStreamError::ResourceNotFoundException(_)),
             "subscription {i}: expected ResourceNotFoundException, got {error:?}"
         );
     }
