@@ -376,7 +376,9 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         assert!(seen > 0, "round {round}: child acknowledged nothing");
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
-        // Read whatever acks were already in the pipe: they were acknowledged too.
+        // Read whatever acks were already in the pipe: they were acknowledged too. (`line`
+        // still holds the last line read above; `read_line` appends.)
+        line.clear();
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some(offset) = line.trim().strip_prefix("ACK ") {
                 max_acked = Some(offset.parse().unwrap());
