@@ -1,7 +1,7 @@
 //! The HTTP edge of one core: hyper 1.x running on a glommio executor.
 //!
 //! This module owns the adapters hyper needs to run on glommio (`Io` for sockets, `LocalExec`
-//! for spawning `!Send` tasks, `AsyncIoTimer` for hyper's timeouts), the response body type
+//! for spawning `!Send` tasks, `CoreTimer` for hyper's timeouts), the response body type
 //! (`Body`, boxed without a `Send` bound so it can stream from core-local channels), the accept
 //! loop (`serve`) that speaks HTTP/1.1 and h2c (prior knowledge) on one port, and the per-core
 //! `ShutdownSignal` that drains that loop gracefully. It knows nothing about Kinesis: the caller
@@ -201,37 +201,84 @@ where
     }
 }
 
-/// hyper's timer, backed by `async_io::Timer`. hyper requires `Send + Sync` sleeps, which
-/// glommio's timers are not; async-io's timers run on its own timer thread. Without a timer
-/// hyper silently disables `header_read_timeout` and HTTP/2 keep-alive.
+/// hyper's timer: glommio's own timers, kept by the executor of the core that serves the
+/// connection (no timer thread, no syscall and no cross-thread wake-up per request). Without a
+/// timer hyper silently disables `header_read_timeout` and HTTP/2 keep-alive.
+///
+/// hyper asks for `Send + Sync` sleeps (its timer API serves multi-threaded runtimes), which
+/// glommio's `Timer` is not. `CoreSleep` is `Send + Sync` by contract: it is only ever
+/// touched on the thread that created it, and it checks. Our connections are `!Send` futures
+/// spawned on their core (`LocalExec`), so hyper never moves one of their sleeps.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct AsyncIoTimer;
+pub struct CoreTimer;
 
-struct AsyncIoSleep(async_io::Timer);
+struct CoreSleep {
+    timer: std::mem::ManuallyDrop<glommio::timer::Timer>,
+    thread: std::thread::ThreadId,
+}
 
-impl Future for AsyncIoSleep {
-    type Output = ();
+// SAFETY: the glommio timer inside is only accessed (polled, reset, dropped) on `thread`, the
+// thread that created it: `poll` and `reset` check, and `drop` leaks the timer elsewhere. A
+// shared reference gives no access to it at all.
+unsafe impl Send for CoreSleep {}
+// SAFETY: see `Send`; `&CoreSleep` exposes nothing.
+unsafe impl Sync for CoreSleep {}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(|_| ())
+impl CoreSleep {
+    /// Must be called on a glommio executor thread (hyper calls it from the connection task).
+    fn new(duration: Duration) -> CoreSleep {
+        CoreSleep {
+            timer: std::mem::ManuallyDrop::new(glommio::timer::Timer::new(duration)),
+            thread: std::thread::current().id(),
+        }
+    }
+
+    fn on_own_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
     }
 }
 
-impl hyper::rt::Sleep for AsyncIoSleep {}
+impl Future for CoreSleep {
+    type Output = ();
 
-impl hyper::rt::Timer for AsyncIoTimer {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.on_own_thread() {
+            // Unreachable (see `CoreTimer`); expiring early beats touching another thread's timer.
+            debug_assert!(false, "a CoreSleep was polled off its core");
+            return Poll::Ready(());
+        }
+        Pin::new(&mut *self.timer).poll(cx).map(|_| ())
+    }
+}
+
+impl Drop for CoreSleep {
+    fn drop(&mut self) {
+        if self.on_own_thread() {
+            // SAFETY: dropped exactly once, here, on the timer's own thread.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.timer) }
+        }
+        // Elsewhere the timer is leaked: its registration ends when it fires on its core.
+    }
+}
+
+impl hyper::rt::Sleep for CoreSleep {}
+
+impl hyper::rt::Timer for CoreTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(AsyncIoSleep(async_io::Timer::after(duration)))
+        Box::pin(CoreSleep::new(duration))
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(AsyncIoSleep(async_io::Timer::at(deadline)))
+        self.sleep(deadline.saturating_duration_since(Instant::now()))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<AsyncIoSleep>() {
-            Some(sleep) => sleep.get_mut().0.set_at(new_deadline),
-            None => *sleep = self.sleep_until(new_deadline),
+        match sleep.as_mut().downcast_mut_pin::<CoreSleep>() {
+            Some(sleep) if sleep.on_own_thread() => {
+                let sleep = sleep.get_mut();
+                sleep.timer.reset(new_deadline.saturating_duration_since(Instant::now()));
+            }
+            _ => *sleep = self.sleep_until(new_deadline),
         }
     }
 }
@@ -548,10 +595,10 @@ pub async fn serve_with<H, F>(
     F: Future<Output = Response<Body>> + 'static,
 {
     let mut builder = hyper_util::server::conn::auto::Builder::new(LocalExec);
-    builder.http1().timer(AsyncIoTimer).header_read_timeout(options.header_read_timeout);
+    builder.http1().timer(CoreTimer).header_read_timeout(options.header_read_timeout);
     builder
         .http2()
-        .timer(AsyncIoTimer)
+        .timer(CoreTimer)
         .keep_alive_interval(options.h2_keep_alive_interval)
         .keep_alive_timeout(options.h2_keep_alive_timeout)
         .max_concurrent_streams(options.h2_streams_concurrent_max);
@@ -848,5 +895,56 @@ mod tests {
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         let read = stuck.read(&mut buffer).unwrap_or(0);
         assert_eq!(read, 0, "the stuck request got no response");
+    }
+
+    /// hyper's `header_read_timeout` runs on `CoreTimer`: a connection whose request head
+    /// stalls half-way (past the first-bytes deadline) is closed once the timeout passes, not
+    /// before; a request in time on another connection is still answered.
+    #[test]
+    fn header_read_timeout_closes_a_stalled_request_head() {
+        let (address_sender, address_receiver) = std::sync::mpsc::channel();
+        let (stop_sender, stop_receiver) = futures_channel::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            glommio::LocalExecutorBuilder::default()
+                .io_memory(1 << 20)
+                .make()
+                .expect("executor")
+                .run(async move {
+                    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+                    address_sender.send(listener.local_addr().expect("address")).expect("send");
+                    let shutdown = ShutdownSignal::new();
+                    glommio::spawn_local({
+                        let shutdown = shutdown.clone();
+                        async move {
+                            let _ = stop_receiver.await;
+                            shutdown.trigger();
+                        }
+                    })
+                    .detach();
+                    let handler = |_request: Request<Incoming>| async move { Response::new(empty()) };
+                    let options = ServeOptions {
+                        header_read_timeout: Duration::from_millis(400),
+                        ..ServeOptions::default()
+                    };
+                    serve_with(listener, handler, shutdown, options).await;
+                })
+        });
+        let address = address_receiver.recv().expect("address");
+        let mut stalled = std::net::TcpStream::connect(address).expect("connect");
+        stalled.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let started = Instant::now();
+        // More than the 24 bytes of the first-bytes deadline, but no end of head.
+        stalled.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nX-Slow: 1").expect("write");
+        let ok = http_exchange(address, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        let mut rest = Vec::new();
+        // hyper may answer 408 before closing; either way the connection ends.
+        stalled.read_to_end(&mut rest).expect("closed, not timed out");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(350), "closed after {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "closed after {elapsed:?}");
+        assert!(rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"), "{rest:?}");
+        stop_sender.send(()).expect("stop");
+        server.join().expect("server thread");
     }
 }
