@@ -51,9 +51,46 @@ impl Pacer {
     }
 }
 
+/// The offset of thread `index`'s first send when `threads` threads each send at
+/// `per_thread_rate`: the threads' schedules interleave evenly, so together they send at
+/// `threads * per_thread_rate` with one interval between consecutive sends, never in bursts.
+pub fn stagger(index: usize, threads: usize, per_thread_rate: f64) -> Duration {
+    assert!(index < threads && per_thread_rate > 0.0 && per_thread_rate.is_finite());
+    Duration::from_secs_f64(index as f64 / threads as f64 / per_thread_rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merged schedule of staggered threads is one evenly spaced schedule at the total
+    /// rate: no two threads share a send time (the old stagger put every thread past the
+    /// eighth on the same phase, a burst per interval).
+    #[test]
+    fn staggered_threads_send_evenly() {
+        for (threads, per_thread) in [(1, 100.0), (16, 231.25), (64, 57.8), (100, 3.0)] {
+            let start = Instant::now();
+            let mut pacers: Vec<Pacer> = (0..threads)
+                .map(|i| Pacer::new(start + stagger(i, threads, per_thread), per_thread))
+                .collect();
+            let mut sends: Vec<Duration> = Vec::new();
+            for pacer in &mut pacers {
+                for _ in 0..4 {
+                    sends.push(pacer.next_intended() - start);
+                    pacer.issued += 1;
+                }
+            }
+            sends.sort();
+            let gap = 1.0 / (threads as f64 * per_thread);
+            for (i, pair) in sends.windows(2).enumerate() {
+                let actual = (pair[1] - pair[0]).as_secs_f64();
+                assert!(
+                    (actual - gap).abs() < gap * 1e-6 + 1e-9,
+                    "{threads} threads: gap {actual} s after send {i}, want {gap} s"
+                );
+            }
+        }
+    }
 
     /// Runs a pacer against a no-op sink for `run`, returning sends per second achieved.
     fn achieved_rate(per_second: f64, run: Duration) -> f64 {

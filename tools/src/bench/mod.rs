@@ -386,6 +386,7 @@ pub fn run(settings: &Settings, show_progress: bool) -> Result<RunResult, String
             filler: Arc::clone(&filler),
             seed: settings.seed,
             requests_per_second: requests_per_second_per_connection,
+            threads: settings.connections,
             start,
             deadline,
         };

@@ -61,6 +61,8 @@ pub struct ProducerConfig {
     pub seed: u64,
     /// Open loop: requests per second for this thread.
     pub requests_per_second: Option<f64>,
+    /// Producer threads in the run (for staggering open-loop schedules).
+    pub threads: usize,
     pub start: Instant,
     pub deadline: Instant,
 }
@@ -96,9 +98,8 @@ pub fn run(
     let mut builder = BodyBuilder::new(&config.stream, Arc::clone(&config.filler));
     let mut rng = Rng::new(config.seed ^ (config.index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut pacer = config.requests_per_second.map(|rate| {
-        // Stagger the threads' schedules so that their sends interleave.
-        let phase = config.index as f64 / rate / 8.0;
-        Pacer::new(config.start + Duration::from_secs_f64(phase.min(1.0 / rate)), rate)
+        // Interleave the threads' schedules evenly: together one smooth schedule.
+        Pacer::new(config.start + crate::pacer::stagger(config.index, config.threads, rate), rate)
     });
     let operation = if config.put_records { "PutRecords" } else { "PutRecord" };
     let batch = if config.put_records { config.batch_size } else { 1 };
