@@ -2,20 +2,24 @@
 # PutRecord latency at half of peak load (issue 3), with the disk's own fdatasync latency
 # measured by fio in the same run. Starts its own spated (durability `always`, quotas off,
 # all cores) on a fresh data directory on the disk under test, then:
-#   1. peak: closed loop, 16 connections, PutRecord of 1 KiB, random keys, 4 shards;
-#   2. ROUNDS times, alternating: the fio jobs below, then an open loop at half the peak
-#      (latency from each request's intended send time, so a stall cannot hide itself).
+#   1. peak: the most PutRecord/s (1 KiB, random keys, 4 shards) any closed loop of
+#      PEAK_CONNS connections reaches (16 connections alone are latency-bound: each waits
+#      for its group commit, so more connections reach about twice as much);
+#   2. ROUNDS times, alternating: the fio jobs below, then an open loop at half the peak on
+#      CONNS connections (latency from each request's intended send time, so a stall cannot
+#      hide itself; sends evenly spaced).
 # fio jobs (psync, a fresh file each, fdatasync after every write):
 #   1M    --bs=1M, 2 GiB: the throughput job of the PutRecords target;
 #   4k    --bs=4k for 6 s, back to back;
-#   4x1k  four files, 1 KiB writes at 600/s each: about the sync pattern spated produces at
-#         half of peak (4 shard logs, ~2,400 fdatasyncs/s).
+#   4x1k  four files, 1 KiB writes at 600/s each: four sync streams, about what spated's
+#         four shard logs issue at 3,500 PutRecord/s.
 # The server-side p99 comes from spated's own request-duration histogram (coarse buckets,
 # interpolated).
-#   benches/putrecord_latency.sh     env: DATA_DIR=/path/on/disk ROUNDS=3 DUR=10s
+#   benches/putrecord_latency.sh
+#   env: DATA_DIR=/path/on/disk ROUNDS=3 DUR=10s PEAK_CONNS="16 64 128" CONNS=64
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS="${ROUNDS:-3}"; DUR="${DUR:-10s}"
+ROUNDS="${ROUNDS:-3}"; DUR="${DUR:-10s}"; PEAK_CONNS="${PEAK_CONNS:-16 64 128}"; CONNS="${CONNS:-64}"
 base="${DATA_DIR:-$(mktemp -d /var/tmp/spate-lat.XXXXXX)}"; mkdir -p "$base"
 data="$base/spate"; fio_dir="$base/fio"; mkdir -p "$fio_dir"
 cargo build --release -p server -p tools >/dev/null 2>&1
@@ -61,11 +65,16 @@ for le in les:
 PY
 }
 
-peak=$(./target/release/spate bench --endpoint $E --api put-record --connections 16 \
-  --duration 6s --consumers 0 --output json 2>/dev/null | python3 -c '
+peak=0; peaks=""
+for c in $PEAK_CONNS; do
+  p=$(./target/release/spate bench --endpoint $E --api put-record --connections "$c" \
+    --duration 6s --consumers 0 --output json 2>/dev/null | python3 -c '
 import json, sys; print(int(json.load(sys.stdin)["records_per_second"]))')
+  peaks="$peaks $c:$p"
+  [ "$p" -gt "$peak" ] && peak=$p
+done
 rate=$((peak / 2))
-echo "peak $peak PutRecord/s (16 connections, closed loop); open loop at $rate/s"
+echo "peak $peak PutRecord/s (closed loop, connections:records/s$peaks); open loop at $rate/s on $CONNS connections"
 echo
 echo "| round | fio 1M p50/p99 | fio 4k p50/p99 | fio 4x1k p50/p99 | spated p50 | p90 | p99 | p99.9 | server p99 |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -75,7 +84,7 @@ for round in $(seq "$ROUNDS"); do
   f4=$(fio_sync k4 --bs=4k --size=256M --runtime=6 --time_based)
   fq=$(fio_sync q4 --bs=1k --size=32M --numjobs=4 --rate_iops=600 --runtime=6 --time_based)
   curl -s $E/metrics > "$m1"
-  ./target/release/spate bench --endpoint $E --api put-record --connections 16 --rate $rate \
+  ./target/release/spate bench --endpoint $E --api put-record --connections "$CONNS" --rate $rate \
     --duration "$DUR" --consumers 0 --output json > "$out" 2>/dev/null
   curl -s $E/metrics > "$m2"
   lat=$(python3 -c '
