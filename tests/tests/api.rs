@@ -915,8 +915,7 @@ async fn routing_matches_md5_and_shard_ranges() {
     create_stream(&client, "s", 3).await;
     let mut rng = Rng::new();
     let third = u128::MAX / 3;
-    let split_at =
-        third + third / 4 + (rng.next_u64() as u128) * ((third / 2) / u64::MAX as u128);
+    let split_at = third + third / 4 + (rng.next_u64() as u128) * ((third / 2) / u64::MAX as u128);
     client
         .split_shard()
         .stream_name("s")
