@@ -3,7 +3,7 @@
 //! This module owns the adapters hyper needs to run on glommio (`Io` for sockets, `LocalExec`
 //! for spawning `!Send` tasks, `CoreTimer` for hyper's timeouts), the response body type
 //! (`Body`, boxed without a `Send` bound so it can stream from core-local channels), the accept
-//! loop (`serve`) that speaks HTTP/1.1 and h2c (prior knowledge) on one port, and the per-core
+//! loop (`serve_with`) that speaks HTTP/1.1 and h2c (prior knowledge) on one port, and the per-core
 //! `ShutdownSignal` that drains that loop gracefully. It knows nothing about Kinesis: the caller
 //! passes a handler that maps a request to a response.
 //!
@@ -535,7 +535,7 @@ impl Drop for ShutdownWait {
     }
 }
 
-/// Bounds and timeouts of [`serve_with`]. `Default` gives the values `serve` uses.
+/// Bounds and timeouts of [`serve_with`]. `Default` gives the daemon's values (its configuration sets `shutdown_timeout`).
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// An HTTP/1.1 request head (and a connection's first bytes) must arrive within this time;
@@ -571,15 +571,6 @@ const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Pause after a failed accept (for example EMFILE), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
-
-/// Serves HTTP/1.1 and h2c on `listener` with [`ServeOptions::default`]. See [`serve_with`].
-pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: ShutdownSignal)
-where
-    H: Fn(Request<Incoming>) -> F + Clone + 'static,
-    F: Future<Output = Response<Body>> + 'static,
-{
-    serve_with(listener, handler, shutdown, ServeOptions::default()).await
-}
 
 /// Accepts connections on `listener` and serves each on this core with `handler` until
 /// `shutdown` fires. Then it stops accepting, asks every connection to shut down gracefully
@@ -764,17 +755,16 @@ mod tests {
         );
     }
 
-    fn http_exchange(address: std::net::SocketAddr, request: &str) -> String {
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        response
-    }
-
-    #[test]
-    fn serves_http1_limits_bodies_and_shuts_down() {
+    /// Serves `handler` with `options` on a loopback port, on a glommio executor in its own
+    /// thread, until the returned sender fires (or is dropped); the handle joins that thread.
+    fn start_server<H, F>(
+        handler: H,
+        options: ServeOptions,
+    ) -> (std::net::SocketAddr, futures_channel::oneshot::Sender<()>, std::thread::JoinHandle<()>)
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Response<Body>> + 'static,
+    {
         let (address_sender, address_receiver) = std::sync::mpsc::channel();
         let (stop_sender, stop_receiver) = futures_channel::oneshot::channel::<()>();
         let server = std::thread::spawn(move || {
@@ -794,19 +784,32 @@ mod tests {
                         }
                     })
                     .detach();
-                    let handler = |request: Request<Incoming>| async move {
-                        match read_body_limited(request.into_body(), 8).await {
-                            Ok(body) => Response::new(full(body)),
-                            Err(error) => Response::builder()
-                                .status(413)
-                                .body(full(error.to_string()))
-                                .expect("response"),
-                        }
-                    };
-                    serve(listener, handler, shutdown).await;
+                    serve_with(listener, handler, shutdown, options).await;
                 })
         });
-        let address = address_receiver.recv().expect("address");
+        (address_receiver.recv().expect("address"), stop_sender, server)
+    }
+
+    fn http_exchange(address: std::net::SocketAddr, request: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response
+    }
+
+    #[test]
+    fn serves_http1_limits_bodies_and_shuts_down() {
+        let handler = |request: Request<Incoming>| async move {
+            match read_body_limited(request.into_body(), 8).await {
+                Ok(body) => Response::new(full(body)),
+                Err(error) => {
+                    Response::builder().status(413).body(full(error.to_string())).expect("response")
+                }
+            }
+        };
+        let (address, stop_sender, server) = start_server(handler, ServeOptions::default());
         let ok = http_exchange(
             address,
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -845,38 +848,16 @@ mod tests {
 
     #[test]
     fn limits_connections_and_force_closes_at_the_shutdown_timeout() {
-        let (address_sender, address_receiver) = std::sync::mpsc::channel();
-        let (stop_sender, stop_receiver) = futures_channel::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            glommio::LocalExecutorBuilder::default()
-                .io_memory(1 << 20)
-                .make()
-                .expect("executor")
-                .run(async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-                    address_sender.send(listener.local_addr().expect("address")).expect("send");
-                    let shutdown = ShutdownSignal::new();
-                    glommio::spawn_local({
-                        let shutdown = shutdown.clone();
-                        async move {
-                            let _ = stop_receiver.await;
-                            shutdown.trigger();
-                        }
-                    })
-                    .detach();
-                    let handler = |_request: Request<Incoming>| async move {
-                        glommio::timer::sleep(Duration::from_secs(60)).await;
-                        Response::new(empty())
-                    };
-                    let options = ServeOptions {
-                        connections_max: 1,
-                        shutdown_timeout: Duration::from_millis(300),
-                        ..ServeOptions::default()
-                    };
-                    serve_with(listener, handler, shutdown, options).await;
-                })
-        });
-        let address = address_receiver.recv().expect("address");
+        let handler = |_request: Request<Incoming>| async move {
+            glommio::timer::sleep(Duration::from_secs(60)).await;
+            Response::new(empty())
+        };
+        let options = ServeOptions {
+            connections_max: 1,
+            shutdown_timeout: Duration::from_millis(300),
+            ..ServeOptions::default()
+        };
+        let (address, stop_sender, server) = start_server(handler, options);
         let mut stuck = std::net::TcpStream::connect(address).expect("connect");
         stuck.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         stuck.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").expect("write");
@@ -902,34 +883,12 @@ mod tests {
     /// before; a request in time on another connection is still answered.
     #[test]
     fn header_read_timeout_closes_a_stalled_request_head() {
-        let (address_sender, address_receiver) = std::sync::mpsc::channel();
-        let (stop_sender, stop_receiver) = futures_channel::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            glommio::LocalExecutorBuilder::default()
-                .io_memory(1 << 20)
-                .make()
-                .expect("executor")
-                .run(async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-                    address_sender.send(listener.local_addr().expect("address")).expect("send");
-                    let shutdown = ShutdownSignal::new();
-                    glommio::spawn_local({
-                        let shutdown = shutdown.clone();
-                        async move {
-                            let _ = stop_receiver.await;
-                            shutdown.trigger();
-                        }
-                    })
-                    .detach();
-                    let handler = |_request: Request<Incoming>| async move { Response::new(empty()) };
-                    let options = ServeOptions {
-                        header_read_timeout: Duration::from_millis(400),
-                        ..ServeOptions::default()
-                    };
-                    serve_with(listener, handler, shutdown, options).await;
-                })
-        });
-        let address = address_receiver.recv().expect("address");
+        let handler = |_request: Request<Incoming>| async move { Response::new(empty()) };
+        let options = ServeOptions {
+            header_read_timeout: Duration::from_millis(400),
+            ..ServeOptions::default()
+        };
+        let (address, stop_sender, server) = start_server(handler, options);
         let mut stalled = std::net::TcpStream::connect(address).expect("connect");
         stalled.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         let started = Instant::now();
