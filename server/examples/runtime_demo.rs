@@ -94,7 +94,8 @@ fn main() {
                         let shutdown = shutdown.clone();
                         move |request| handle(request, core, shutdown.clone())
                     };
-                    http::serve(listener, handler, shutdown).await;
+                    http::serve_with(listener, handler, shutdown, http::ServeOptions::default())
+                        .await;
                     tracing::info!(core, "core stopped serving");
                 }
             })
