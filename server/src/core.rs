@@ -1,7 +1,7 @@
 //! One core: the shards it owns, its catalog snapshot, its metrics, and the cross-core messages
 //! it serves. Every core runs the same code; core 0 also runs the controller (see `control.rs`).
 //!
-//! Cross-core traffic goes only through the glommio channel mesh (`Msg`), with replies on
+//! Cross-core traffic goes only through the channel mesh (`mesh.rs`, `Msg`), with replies on
 //! oneshot channels. A shard's log is touched only by its owning core, so the data path takes
 //! no locks. Records cross cores as `Bytes` views of the owner's mmap (no copy).
 
@@ -18,12 +18,12 @@ use engine::{
     SystemClock,
 };
 use futures_channel::oneshot;
-use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 
 use crate::catalog::{self, Catalog, StreamStatus};
 use crate::config::{Config, Durability};
 use crate::http::ShutdownSignal;
 use crate::iterator::IteratorKeys;
+use crate::mesh::{Mesh, Senders};
 use crate::metrics::{CoreMetrics, MetricsSnapshot};
 use crate::quota::ShardQuotas;
 
@@ -467,10 +467,10 @@ fn proto_internal(message: &str) -> Vec<u8> {
 }
 
 /// Runs one core until shutdown: joins the mesh, opens its shards, serves HTTP.
-pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> Result<(), String> {
+pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<(), String> {
     let (id, senders, receivers) = match mesh {
         Some(mesh) => {
-            let (senders, receivers) = mesh.join().await.map_err(|_| "mesh join failed")?;
+            let (senders, receivers) = mesh.join().await?;
             (senders.peer_id(), Some(senders), Some(receivers))
         }
         None => (0, None, None),
@@ -502,8 +502,8 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<MeshBuilder<Msg, Full>>) -> R
     });
     // Serve peers: one task per incoming channel, one task per message (bounded).
     let inflight = Rc::new(glommio::sync::Semaphore::new(8192));
-    if let Some(mut receivers) = receivers {
-        for (_, stream) in receivers.streams() {
+    if let Some(receivers) = receivers {
+        for stream in receivers {
             let core = core.clone();
             let inflight = inflight.clone();
             glommio::spawn_local(async move {

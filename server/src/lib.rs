@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod hash;
 pub mod http;
 pub mod iterator;
+pub mod mesh;
 pub mod metrics;
 pub mod quota;
 pub mod reshard;

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 use spate_server::catalog::{CATALOG_FILE, Catalog};
 use spate_server::config::{Config, init_logging};
 use spate_server::core::{self, Shared};
+use spate_server::mesh::Mesh;
 use spate_server::{iterator, systemd};
 
 fn main() {
@@ -39,7 +39,7 @@ fn run(config: Config) -> Result<(), String> {
     let cores = config.cores;
     let listen = config.listen;
     let shared = Arc::new(Shared { config, iterator_key, catalog, signals, ready: ready_tx });
-    let mesh = (cores > 1).then(|| MeshBuilder::full(cores, 1024));
+    let mesh = (cores > 1).then(|| Arc::new(Mesh::new(cores, 1024)));
     let io_memory = shared.config.io_memory_bytes;
     let handles =
         LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(cores, CpuSet::online().ok()))
