@@ -5,13 +5,15 @@
 # discards the bodies, so this measures the server: read from the log, base64, JSON, send.
 # CONNS connections (default 1) repeat the same requests; with one, the server idles while
 # the client drains each 13 MB response, with two it always has a page to build.
-#   benches/getrecords.sh          env: DUR=10 CONNS=1
+#   benches/getrecords.sh          env: DUR=10 CONNS=1 SPATED=path (default: build and use
+#                                  target/release/spated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${DUR:-10}"; CONNS="${CONNS:-1}"
-cargo build --release -p server -p tools >/dev/null 2>&1
+[ -n "${SPATED:-}" ] || cargo build --release -p server -p tools >/dev/null 2>&1
+SPATED="${SPATED:-./target/release/spated}"
 data=$(mktemp -d); port=14590
-./target/release/spated --data-dir "$data" --listen 127.0.0.1:$port --cores 1 --quotas off --log-level warn &
+"$SPATED" --data-dir "$data" --listen 127.0.0.1:$port --cores 1 --quotas off --log-level warn &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" /tmp/spate-gr.lua' EXIT
 sleep 1

@@ -19,7 +19,10 @@ pub mod storage;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use log::{AppendResult, Durability, LogConfig, ReadBatch, ShardIdentity, ShardLog};
+pub use log::{
+    AppendResult, Durability, FrameRef, LogConfig, ReadBatch, ReadSink, ReadSummary, ShardIdentity,
+    ShardLog,
+};
 pub use record::{NewRecord, Record};
 pub use sequence::{DigitsCursor, SequenceNumber};
 pub use storage::{GlommioStorage, SimStorage, Storage, StorageFile};

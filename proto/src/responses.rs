@@ -652,12 +652,26 @@ pub struct RecordsWriter {
     records: usize,
 }
 
+impl std::fmt::Debug for RecordsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordsWriter")
+            .field("records", &self.records)
+            .field("bytes", &self.out.len())
+            .finish()
+    }
+}
+
 impl RecordsWriter {
     /// Starts a response; `capacity` is a hint (see [`RecordsWriter::record_capacity`]).
     pub fn with_capacity(capacity: usize) -> RecordsWriter {
         let mut out = Vec::with_capacity(capacity.saturating_add(256));
         out.extend_from_slice(b"{\"Records\":[");
         RecordsWriter { out, records: 0 }
+    }
+
+    /// Reserves room for at least `additional` more bytes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.out.reserve(additional);
     }
 
     /// Bytes one record with `data_len` bytes of data and a `key_len`-byte key usually takes.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use engine::{DigitsCursor, NewRecord, SequenceNumber};
+use engine::{NewRecord, SequenceNumber};
 use futures_channel::oneshot;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -664,7 +664,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
         }
         Err(e) => return Err(shard_error(core, e, &stream.name, &shard_id)),
     };
-    let last_arrival = reply.records.last().map(|r| r.arrival_ms);
+    let last_arrival = reply.last_arrival_ms;
     let millis_behind_latest = if reply.next_offset >= reply.tip {
         0
     } else {
@@ -684,23 +684,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     });
     let child_shards = at_end.then(|| child_shards(stream, index));
     core.metrics.shard(&stream.name, &shard_id, |c| c.iterator_age_ms = millis_behind_latest);
-    let capacity = reply
-        .records
-        .iter()
-        .map(|r| out::RecordsWriter::record_capacity(r.data.len(), r.partition_key.len()))
-        .fold(0usize, usize::saturating_add);
-    let mut writer = out::RecordsWriter::with_capacity(capacity);
-    let mut digits = DigitsCursor::new();
-    for r in &reply.records {
-        writer.record(
-            digits.digits(SequenceNumber { incarnation, shard_index: index, offset: r.offset }),
-            Timestamp::from_millis(r.arrival_ms),
-            &r.data,
-            &r.partition_key,
-            None,
-        );
-    }
-    Ok(writer.finish_get_records(
+    Ok(reply.records.finish_get_records(
         next_shard_iterator.as_deref(),
         millis_behind_latest,
         child_shards.as_deref(),

@@ -3,7 +3,8 @@
 //!
 //! Cross-core traffic goes only through the channel mesh (`mesh.rs`, `Msg`), with replies on
 //! oneshot channels. A shard's log is touched only by its owning core, so the data path takes
-//! no locks. Records cross cores as `Bytes` views of the owner's mmap (no copy).
+//! no locks. Appended records cross cores as `Bytes`; GetRecords pages come back as JSON that the
+//! owner wrote while verifying each record (see `ReadReply`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,10 +15,12 @@ use std::time::Duration;
 
 use engine::limits::GET_RECORDS_BYTES_MAX;
 use engine::{
-    AppendResult, Clock, GlommioStorage, LogConfig, NewRecord, Record, ShardIdentity, ShardLog,
-    SystemClock,
+    AppendResult, Clock, DigitsCursor, FrameRef, GlommioStorage, LogConfig, NewRecord, ReadSink,
+    SequenceNumber, ShardIdentity, ShardLog, SystemClock,
 };
 use futures_channel::oneshot;
+use spate_proto::responses::RecordsWriter;
+use spate_proto::types::Timestamp;
 
 use crate::catalog::{self, Catalog, StreamStatus};
 use crate::config::{Config, Durability};
@@ -114,12 +117,51 @@ pub struct AppendOutcome {
 
 #[derive(Debug)]
 pub struct ReadReply {
-    pub records: Vec<Record>,
+    /// The records read, already written as the start of a GetRecords response: the owning
+    /// core encodes each record right after verifying it, while it is in the CPU's cache.
+    pub records: RecordsWriter,
+    pub last_arrival_ms: Option<i64>,
     pub next_offset: u64,
     /// The shard's next offset (its tip).
     pub tip: u64,
     pub tip_arrival_ms: Option<i64>,
     pub sealed: Option<u64>,
+}
+
+/// Writes records as GetRecords JSON as the log verifies them (see `ReadReply::records`).
+struct JsonSink {
+    writer: RecordsWriter,
+    digits: DigitsCursor,
+    incarnation: u64,
+    shard: u32,
+    limit: usize,
+    last_arrival_ms: Option<i64>,
+}
+
+impl ReadSink for JsonSink {
+    fn expect(&mut self, frame_bytes: usize) {
+        // Base64 of whole frames (a 32-byte header more than covers a record's digits and
+        // timestamp), plus the member names of at most one record per minimal frame. An
+        // overestimate only reserves address space; pages are touched as they are written.
+        let records = self.limit.min(frame_bytes / engine::limits::FRAME_HEADER_BYTES);
+        self.writer.reserve(frame_bytes / 3 * 4 + 4 + records.saturating_mul(112));
+    }
+
+    fn record(&mut self, frame: FrameRef<'_>) {
+        let sequence = SequenceNumber {
+            incarnation: self.incarnation,
+            shard_index: self.shard,
+            offset: frame.offset,
+        };
+        self.writer.record(
+            self.digits.digits(sequence),
+            Timestamp::from_millis(frame.arrival_ms),
+            frame.data(),
+            frame.partition_key(),
+            None,
+        );
+        self.last_arrival_ms = Some(frame.arrival_ms);
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -417,22 +459,32 @@ impl Core {
             self.metrics.shard(&owned.stream, &owned.shard_id, |c| c.read_throttled += 1);
             return Err(ShardError::Throttled);
         }
-        let batch =
-            owned.log.read(offset, limit, GET_RECORDS_BYTES_MAX).map_err(ShardError::Engine)?;
-        let bytes: u64 =
-            batch.records.iter().map(|r| (r.data.len() + r.partition_key.len()) as u64).sum();
+        let mut sink = JsonSink {
+            writer: RecordsWriter::with_capacity(0),
+            digits: DigitsCursor::new(),
+            incarnation,
+            shard,
+            limit,
+            last_arrival_ms: None,
+        };
+        let read = owned
+            .log
+            .read_each(offset, limit, GET_RECORDS_BYTES_MAX, &mut sink)
+            .map_err(ShardError::Engine)?;
+        let bytes = read.bytes as u64;
         owned.quotas.charge_read_bytes(now, bytes);
         let tip = owned.log.next_offset();
         let tip_arrival_ms = owned.log.last_arrival_ms();
         self.metrics.shard(&owned.stream, &owned.shard_id, |c| {
             c.outgoing_bytes += bytes;
-            c.outgoing_records += batch.records.len() as u64;
+            c.outgoing_records += read.records as u64;
             c.get_records_calls += 1;
             c.read_utilization = owned.quotas.read_utilization(now);
         });
         Ok(ReadReply {
-            records: batch.records,
-            next_offset: batch.next_offset,
+            records: sink.writer,
+            last_arrival_ms: sink.last_arrival_ms,
+            next_offset: read.next_offset,
             tip,
             tip_arrival_ms,
             sealed: owned.log.sealed(),
