@@ -486,6 +486,23 @@ impl ApiError {
 
     /// `InvalidArgumentException` for tag keys/values with characters outside
     /// `Unicode letters, digits, white space, _ . / = + - % @ :`.
+    /// Checks tag keys and values against the characters AWS allows in tags.
+    pub fn check_tag_characters<'a>(
+        tags: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), Self> {
+        let valid = |s: &str| {
+            s.chars().all(|c| {
+                c.is_alphanumeric()
+                    || (c.is_whitespace() && !c.is_control())
+                    || "_./=+-%@:".contains(c)
+            })
+        };
+        match tags.into_iter().all(|(key, value)| valid(key) && valid(value)) {
+            true => Ok(()),
+            false => Err(Self::invalid_tag_characters()),
+        }
+    }
+
     pub fn invalid_tag_characters() -> Self {
         Self::invalid_argument(
             "Some tags contain invalid characters. Valid characters: Unicode letters, digits, \
@@ -506,6 +523,12 @@ impl ApiError {
     /// `InvalidArgumentException`: ListShards with both NextToken and StreamName.
     pub fn next_token_and_stream_name() -> Self {
         Self::invalid_argument("NextToken and StreamName cannot be provided together.")
+    }
+
+    /// `InvalidArgumentException`: ListShards with NextToken and a member the model says
+    /// cannot go with it (`ExclusiveStartShardId`, `StreamCreationTimestamp`).
+    pub fn next_token_and(member: &str) -> Self {
+        Self::invalid_argument(format!("NextToken and {member} cannot be provided together."))
     }
 
     /// `InvalidArgumentException`: ListShards with neither NextToken nor StreamName.

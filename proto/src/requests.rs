@@ -620,6 +620,12 @@ impl ListShardsInput {
         let has_stream = self.stream_name.is_some() || self.stream_arn.is_some();
         match (&self.next_token, has_stream) {
             (Some(_), true) => Err(ApiError::next_token_and_stream_name()),
+            (Some(_), false) if self.exclusive_start_shard_id.is_some() => {
+                Err(ApiError::next_token_and("ExclusiveStartShardId"))
+            }
+            (Some(_), false) if self.stream_creation_timestamp.is_some() => {
+                Err(ApiError::next_token_and("StreamCreationTimestamp"))
+            }
             (Some(_), false) => Ok(None),
             (None, false) => Err(ApiError::next_token_or_stream_name_required()),
             (None, true) => {

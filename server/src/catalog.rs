@@ -90,6 +90,11 @@ impl ShardMeta {
     pub fn is_open(&self) -> bool {
         self.ending_offset.is_none()
     }
+    /// Closed before `retention_start` (see [`StreamMeta::retention_start_ms`]): every record
+    /// it holds has passed retention, and AWS no longer lists it.
+    pub fn expired(&self, retention_start_ms: i64) -> bool {
+        self.closed_ms.is_some_and(|closed| closed < retention_start_ms)
+    }
     pub fn contains(&self, hash_key: u128) -> bool {
         self.starting_hash_key <= hash_key && hash_key <= self.ending_hash_key
     }
@@ -133,6 +138,11 @@ pub struct StreamMeta {
 }
 
 impl StreamMeta {
+    /// The oldest arrival time still within retention at `now_ms`.
+    pub fn retention_start_ms(&self, now_ms: i64) -> i64 {
+        now_ms - self.retention_hours as i64 * 3_600_000
+    }
+
     pub fn shard(&self, index: u32) -> Option<&ShardMeta> {
         self.shards.iter().find(|s| s.index == index)
     }

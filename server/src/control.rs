@@ -296,6 +296,7 @@ async fn create_stream(
         ));
     }
     if let Some(tags) = &r.tags {
+        ApiError::check_tag_characters(tags)?;
         if tags.len() > TAGS_PER_STREAM_MAX {
             return Err(ApiError::too_many_tags(
                 &r.stream_name,
@@ -405,6 +406,7 @@ async fn add_tags(
     tags: BTreeMap<String, String>,
 ) -> ApiResult {
     let meta = master_stream(core, controller, stream)?;
+    ApiError::check_tag_characters(&tags)?;
     let mut merged = meta.tags.clone();
     merged.extend(tags);
     if merged.len() > TAGS_PER_STREAM_MAX {

@@ -236,6 +236,11 @@ async fn stream_lifecycle_describe_list_retention_tags_limits() {
         tags_of(&client, "alpha").await,
         map(&[("env", "test"), ("team", "a"), ("tier", "gold")])
     );
+    // Tag characters AWS refuses (a control character, `!`), through both tag operations.
+    let bad = client.add_tags_to_stream().stream_name("alpha").tags("bad!", "x").send().await;
+    assert_eq!(error_code(bad), "InvalidArgumentException");
+    let bad = client.tag_resource().resource_arn(arn("alpha")).tags("k", "a\tb").send().await;
+    assert_eq!(error_code(bad), "InvalidArgumentException");
     let page = client.list_tags_for_stream().stream_name("alpha").limit(1).send().await.unwrap();
     assert_eq!(page.tags().len(), 1);
     assert_eq!(page.tags()[0].key(), "env");
@@ -363,6 +368,29 @@ async fn list_shards_pages_and_every_shard_filter() {
         assert_eq!(child.parent_shard_id(), Some(shard_id(0).as_str()));
         assert_eq!(child.adjacent_parent_shard_id(), None);
     }
+
+    // A continuation with only the token keeps the first call's filter (unfiltered, the
+    // children 2 and 3 would follow).
+    let horizon = ShardFilter::builder().r#type(ShardFilterType::AtTrimHorizon).build().unwrap();
+    let mut page =
+        client.list_shards().stream_name("s").shard_filter(horizon).max_results(1).send().await;
+    let mut pages = Vec::new();
+    while let Some(token) = {
+        let out = page.unwrap();
+        pages.push(ids(out.shards()));
+        out.next_token().map(str::to_string)
+    } {
+        page = client.list_shards().next_token(token).max_results(1).send().await;
+    }
+    assert_eq!(pages, [[shard_id(0)], [shard_id(1)]]);
+    // NextToken cannot go with ExclusiveStartShardId.
+    let both = client
+        .list_shards()
+        .next_token(first.next_token().unwrap())
+        .exclusive_start_shard_id(shard_id(0))
+        .send()
+        .await;
+    assert_eq!(error_code(both), "InvalidArgumentException");
 
     let filtered = |kind: ShardFilterType, shard: Option<String>, at: Option<DateTime>| {
         let client = client.clone();
