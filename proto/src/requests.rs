@@ -940,6 +940,9 @@ pub struct RegisterStreamConsumerInput {
     /// 1..128, `[a-zA-Z0-9_.-]+`.
     #[serde(rename = "ConsumerName")]
     pub consumer_name: String,
+    /// Up to 50 tags for the consumer.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 impl RegisterStreamConsumerInput {

@@ -475,7 +475,7 @@ static PUT_RECORDS: &[Member] = &[
     opt("StreamARN", &STREAM_ARN),
 ];
 static REGISTER_STREAM_CONSUMER: &[Member] =
-    &[req("ConsumerName", &CONSUMER_NAME), req("StreamARN", &STREAM_ARN)];
+    &[req("ConsumerName", &CONSUMER_NAME), req("StreamARN", &STREAM_ARN), opt("Tags", &TAG_MAP)];
 static REMOVE_TAGS_FROM_STREAM: &[Member] = &[
     req("TagKeys", &TAG_KEY_LIST),
     opt("StreamName", &STREAM_NAME),

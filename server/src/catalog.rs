@@ -118,6 +118,9 @@ pub struct ConsumerMeta {
     pub name: String,
     pub creation_epoch_seconds: i64,
     pub status: String,
+    /// Tags set by RegisterStreamConsumer or TagResource on the consumer's ARN.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -171,15 +171,22 @@ async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiR
         }
         Request::TagResource(r) => match r.resource_ref()? {
             ResourceRef::Stream(s) => add_tags(core, controller, &arn_ref(s), r.tags).await,
-            ResourceRef::Consumer(_) => Err(ApiError::invalid_argument(
-                "Tagging stream consumers is not supported by this server.",
-            )),
+            ResourceRef::Consumer(c) => {
+                ApiError::check_tag_characters(&r.tags)?;
+                let tags = r.tags;
+                change_consumer_tags(core, controller, &ConsumerRef::Arn(c), |t| t.extend(tags))
+                    .await
+            }
         },
         Request::UntagResource(r) => match r.resource_ref()? {
             ResourceRef::Stream(s) => remove_tags(core, controller, &arn_ref(s), r.tag_keys).await,
-            ResourceRef::Consumer(_) => Err(ApiError::invalid_argument(
-                "Tagging stream consumers is not supported by this server.",
-            )),
+            ResourceRef::Consumer(c) => {
+                let keys = r.tag_keys;
+                change_consumer_tags(core, controller, &ConsumerRef::Arn(c), |t| {
+                    keys.iter().for_each(|k| drop(t.remove(k)))
+                })
+                .await
+            }
         },
         Request::RegisterStreamConsumer(r) => register_consumer(core, controller, r).await,
         Request::DeregisterStreamConsumer(r) => deregister_consumer(core, controller, r).await,
@@ -477,10 +484,18 @@ async fn register_consumer(
             config.consumers_per_stream_max
         )));
     }
+    let tags = r.tags.clone().unwrap_or_default();
+    ApiError::check_tag_characters(&tags)?;
+    if tags.len() > TAGS_PER_STREAM_MAX {
+        return Err(ApiError::invalid_argument(format!(
+            "A resource can have at most {TAGS_PER_STREAM_MAX} tags."
+        )));
+    }
     let consumer = ConsumerMeta {
         name: r.consumer_name.clone(),
         creation_epoch_seconds: core.now_ms() / 1000,
         status: "ACTIVE".into(),
+        tags,
     };
     let mut catalog = controller.snapshot();
     catalog.streams.get_mut(&stream.name).expect("present").consumers.push(consumer.clone());
@@ -489,6 +504,28 @@ async fn register_consumer(
     let mut answer = wire_consumer(core, &stream, &consumer);
     answer.consumer_status = ConsumerStatus::Creating;
     Ok(spate_proto::to_json(&out::RegisterStreamConsumerOutput { consumer: answer }))
+}
+
+/// Applies `change` to a consumer's tags and commits, if it leaves at most the tag limit.
+async fn change_consumer_tags(
+    core: &Rc<Core>,
+    controller: &Controller,
+    consumer: &ConsumerRef,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> ApiResult {
+    let mut catalog = controller.snapshot();
+    let (stream, found) = find_consumer(core, &catalog, consumer)?;
+    let (stream_name, consumer_name) = (stream.name.clone(), found.name.clone());
+    let stream = catalog.streams.get_mut(&stream_name).expect("present");
+    let found = stream.consumers.iter_mut().find(|c| c.name == consumer_name).expect("present");
+    change(&mut found.tags);
+    if found.tags.len() > TAGS_PER_STREAM_MAX {
+        return Err(ApiError::invalid_argument(format!(
+            "A resource can have at most {TAGS_PER_STREAM_MAX} tags."
+        )));
+    }
+    controller.commit(core, catalog).await?;
+    Ok(Vec::new())
 }
 
 /// Resolves a consumer reference against a catalog.
@@ -608,8 +645,10 @@ pub fn list_tags_for_resource(core: &Rc<Core>, r: ListTagsForResourceInput) -> A
             }))
         }
         ResourceRef::Consumer(arn) => {
-            resolve_consumer(core, &ConsumerRef::Arn(arn))?;
-            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput { tags: Vec::new() }))
+            let (_, consumer) = resolve_consumer(core, &ConsumerRef::Arn(arn))?;
+            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput {
+                tags: out::Tag::from_map(&consumer.tags),
+            }))
         }
     }
 }

@@ -212,6 +212,36 @@ async fn consumer_registration_and_enforced_deletion() {
     assert_eq!(error_code(duplicate), "ResourceInUseException");
     let c2_arn = register(&client, "s", "c2").await;
 
+    // Consumer tags: set at registration, then through the resource operations on its ARN.
+    let tagged = client
+        .register_stream_consumer()
+        .stream_arn(stream_arn("s"))
+        .consumer_name("c3")
+        .tags("team", "a")
+        .send()
+        .await
+        .expect("RegisterStreamConsumer with tags");
+    let c3_arn = tagged.consumer().unwrap().consumer_arn().to_string();
+    let consumer_tags = |arn: String| {
+        let client = client.clone();
+        async move {
+            let out = client.list_tags_for_resource().resource_arn(arn).send().await.unwrap();
+            out.tags()
+                .iter()
+                .map(|t| format!("{}={}", t.key(), t.value().unwrap_or("")))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(consumer_tags(c3_arn.clone()).await, ["team=a"]);
+    client.tag_resource().resource_arn(&c3_arn).tags("tier", "gold").send().await.unwrap();
+    assert_eq!(consumer_tags(c3_arn.clone()).await, ["team=a", "tier=gold"]);
+    client.untag_resource().resource_arn(&c3_arn).tag_keys("team").send().await.unwrap();
+    assert_eq!(consumer_tags(c3_arn.clone()).await, ["tier=gold"]);
+    assert_eq!(consumer_tags(c2_arn.clone()).await, Vec::<String>::new());
+    let bad = client.tag_resource().resource_arn(&c3_arn).tags("a!", "b").send().await;
+    assert_eq!(error_code(bad), "InvalidArgumentException");
+    client.deregister_stream_consumer().consumer_arn(&c3_arn).send().await.unwrap();
+
     // Describe by ARN and by stream ARN + name.
     let by_arn = client.describe_stream_consumer().consumer_arn(&c1_arn).send().await.unwrap();
     let d = by_arn.consumer_description().unwrap();
