@@ -64,6 +64,18 @@ pub async fn handle_http(core: Rc<Core>, request: Request<Incoming>) -> Response
         .and_then(spate_proto::operation_from_target)
         .unwrap_or("")
         .to_string();
+    // The AWS SDKs for Java (and so the KCL) send CBOR to Kinesis unless told not to. Spate
+    // speaks AWS JSON 1.1 only; say so instead of failing to parse the body as JSON.
+    let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok());
+    if content_type.is_some_and(|t| t.starts_with("application/x-amz-cbor")) {
+        let error = ApiError::serialization(
+            "Spate speaks AWS JSON 1.1 (application/x-amz-json-1.1), not CBOR. Disable CBOR in \
+             the client: AWS_CBOR_DISABLE=true in the environment or -Daws.cborEnabled=false \
+             for the AWS SDK for Java and the KCL.",
+        );
+        core.metrics.request(metric_operation(&operation), error.type_name(), 0.0);
+        return json(400, error.to_json(), &request_id);
+    }
     let body = match read_body_limited(request.into_body(), REQUEST_BODY_BYTES_MAX).await {
         Ok(body) => body,
         Err(BodyError::TooLarge { .. }) => {
@@ -506,9 +518,12 @@ fn find_shard<'a>(
     stream: &'a StreamMeta,
     shard_id: &str,
 ) -> Result<&'a ShardMeta, ApiError> {
-    catalog::parse_shard_id(shard_id)
-        .and_then(|index| stream.shard(index))
-        .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, &core.config().account_id))
+    let account = &core.config().account_id;
+    let index = catalog::parse_shard_id(shard_id)
+        .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
+    stream
+        .shard(index)
+        .ok_or_else(|| ApiError::shard_does_not_exist(shard_id, &stream.name, account))
 }
 
 async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiResult {

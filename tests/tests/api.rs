@@ -703,6 +703,21 @@ async fn validation_and_not_found_errors() {
         error_code(client.describe_stream().stream_name("missing").send().await),
         "ResourceNotFoundException"
     );
+    // A well-formed shard id that is not in the stream, as AWS words it.
+    let missing_shard = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id(shard_id(7))
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap_err();
+    let missing_shard = missing_shard.as_service_error().expect("a service error");
+    assert_eq!(missing_shard.meta().code(), Some("ResourceNotFoundException"));
+    assert_eq!(
+        missing_shard.meta().message(),
+        Some("Shard shardId-000000000007 in stream s under account 000000000000 does not exist")
+    );
     assert_eq!(
         error_code(client.describe_stream_summary().stream_name("missing").send().await),
         "ResourceNotFoundException"
@@ -910,6 +925,14 @@ fn raw_http_protocol_errors_and_request_ids() {
     assert_eq!(no_target.status, 400);
     assert_eq!(no_target.json()["__type"], "UnknownOperationException");
     check_id(&no_target);
+
+    // A CBOR body (the AWS SDK for Java's default) is refused with what to do about it.
+    let cbor = [("Content-Type", "application/x-amz-cbor-1.1"), ("X-Amz-Target", list.as_str())];
+    let refused = raw_request(addr, "POST", "/", &cbor, &[0xa0]).unwrap();
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["__type"], "SerializationException");
+    assert!(refused.json()["message"].as_str().unwrap().contains("AWS_CBOR_DISABLE"));
+    check_id(&refused);
 
     let ok = raw_request(addr, "POST", "/", &headers, b"{}").unwrap();
     assert_eq!(ok.status, 200);
