@@ -79,10 +79,10 @@ pub async fn check_shard_summary<S: Storage>(
                 continue;
             }
         }
-        if let Some(expected) = expected_next {
-            if expected != first_offset {
-                report(&path, 0, format!("gap: previous segment ends at offset {expected}"));
-            }
+        if let Some(expected) = expected_next
+            && expected != first_offset
+        {
+            report(&path, 0, format!("gap: previous segment ends at offset {expected}"));
         }
         // Index points, used to find where frames resume after damage.
         let index_path = dir.join(segment::index_file_name(first_offset));
@@ -146,16 +146,16 @@ pub async fn check_shard_summary<S: Storage>(
                 }
             }
         }
-        if !is_last {
-            if let Some(&next) = first_offsets.get(i + 1) {
-                if offset != next && !damaged {
-                    report(
-                        &path,
-                        position as u64,
-                        format!("segment ends at offset {offset}, next begins at {next}"),
-                    );
-                }
-            }
+        if !is_last
+            && let Some(&next) = first_offsets.get(i + 1)
+            && offset != next
+            && !damaged
+        {
+            report(
+                &path,
+                position as u64,
+                format!("segment ends at offset {offset}, next begins at {next}"),
+            );
         }
         expected_next = Some(offset);
         // Index.

@@ -297,10 +297,10 @@ impl<S: Storage> ShardLog<S> {
             unsynced: false,
             closed: false,
         };
-        if let Some(end) = sealed {
-            if end > next_offset {
-                return Err(corruption(&dir.join(SEAL_FILE), 0, "seal is past the end of the log"));
-            }
+        if let Some(end) = sealed
+            && end > next_offset
+        {
+            return Err(corruption(&dir.join(SEAL_FILE), 0, "seal is past the end of the log"));
         }
         Ok(ShardLog {
             storage,
@@ -593,13 +593,13 @@ impl<S: Storage> ShardLog<S> {
                 let at = (INDEX_HEADER_BYTES + from * INDEX_ENTRY_BYTES) as u64;
                 let written = index.write_at(at, bytes).await.is_ok();
                 let mut inner = self.inner.borrow_mut();
-                if let Some(active) = inner.segments.last_mut() {
-                    if active.index_path == index_path {
-                        if written {
-                            active.points_persisted = to;
-                        }
-                        active.index_file = Some(index);
+                if let Some(active) = inner.segments.last_mut()
+                    && active.index_path == index_path
+                {
+                    if written {
+                        active.points_persisted = to;
                     }
+                    active.index_file = Some(index);
                 }
             }
         }
@@ -723,11 +723,11 @@ impl<S: Storage> ShardLog<S> {
             inner.unsynced = false;
             inner.segments.last().map(|s| s.file.clone())
         };
-        if let Some(file) = file {
-            if let Err(error) = file.sync().await {
-                self.inner.borrow_mut().unsynced = true;
-                return Err(error.into());
-            }
+        if let Some(file) = file
+            && let Err(error) = file.sync().await
+        {
+            self.inner.borrow_mut().unsynced = true;
+            return Err(error.into());
         }
         Ok(())
     }
@@ -1349,12 +1349,12 @@ pub fn resume_after_damage(
 ) -> Option<(usize, u64, i64)> {
     if view.len() >= FRAME_HEADER_BYTES {
         let len = u32::from_le_bytes(view[0..4].try_into().unwrap()) as usize;
-        if (FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) && len < view.len() {
-            if let Frame::Valid { offset, arrival_ms, .. } = record::check_frame(&view[len..]) {
-                if offset == expected + 1 {
-                    return Some((len, offset, arrival_ms));
-                }
-            }
+        if (FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len)
+            && len < view.len()
+            && let Frame::Valid { offset, arrival_ms, .. } = record::check_frame(&view[len..])
+            && offset == expected + 1
+        {
+            return Some((len, offset, arrival_ms));
         }
     }
     hints

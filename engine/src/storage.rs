@@ -77,10 +77,10 @@ impl GlommioFile {
     }
 
     fn mapping(&self, end: u64) -> io::Result<Bytes> {
-        if let Some(map) = self.map.borrow().as_ref() {
-            if map.len() as u64 >= end {
-                return Ok(map.clone());
-            }
+        if let Some(map) = self.map.borrow().as_ref()
+            && map.len() as u64 >= end
+        {
+            return Ok(map.clone());
         }
         let len = self.len.get();
         if end > len {
@@ -361,15 +361,16 @@ impl SimStorage {
                     let mut bytes = file.durable.clone();
                     let keep = (next() % (file.unsynced.len() as u64 + 1)) as usize;
                     for (i, op) in file.unsynced.iter().take(keep).enumerate() {
-                        if i + 1 == keep && next() % 2 == 0 {
-                            if let SimOp::Write(pos, data) = op {
-                                let cut = (next() % (data.len() as u64 + 1)) as usize;
-                                SimFileData::apply(
-                                    &mut bytes,
-                                    &SimOp::Write(*pos, data[..cut].to_vec()),
-                                );
-                                continue;
-                            }
+                        if i + 1 == keep
+                            && next() % 2 == 0
+                            && let SimOp::Write(pos, data) = op
+                        {
+                            let cut = (next() % (data.len() as u64 + 1)) as usize;
+                            SimFileData::apply(
+                                &mut bytes,
+                                &SimOp::Write(*pos, data[..cut].to_vec()),
+                            );
+                            continue;
                         }
                         SimFileData::apply(&mut bytes, op);
                     }
@@ -488,10 +489,10 @@ impl Storage for SimStorage {
             .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
             .collect();
         for dir in &fs.dirs {
-            if dir.parent() == Some(path) {
-                if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
-                    names.push(name.to_string());
-                }
+            if dir.parent() == Some(path)
+                && let Some(name) = dir.file_name().and_then(|n| n.to_str())
+            {
+                names.push(name.to_string());
             }
         }
         Ok(names)

@@ -100,7 +100,7 @@ pub fn decode_check(input: &str) -> Result<(), DecodeError> {
 
 fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), DecodeError> {
     let len = utf16_len(input);
-    if len % 4 != 0 {
+    if !len.is_multiple_of(4) {
         return Err(DecodeError::InvalidLength(len));
     }
     let bytes = input.as_bytes();
@@ -108,18 +108,19 @@ fn decode_inner(input: &str, mut out: Option<&mut Vec<u8>>) -> Result<(), Decode
     let body = &bytes[..bytes.len() - pad];
     // Fast path: decode and validate in one pass; only a bad input takes the slow path below,
     // which finds the first offending character the way AWS reports it.
-    if pad <= 2 && input.is_ascii() {
-        if let Some(out) = out.as_deref_mut() {
-            let full = body.len() / 4 * 4;
-            let start = out.len();
-            // Whole quads carry no padding, so the SIMD decoder's strict checks are exactly
-            // "every character is in the alphabet"; the tail keeps the canonical-bits check.
-            let tail_bad = body[full..].iter().any(|&b| DECODE[b as usize] == INVALID);
-            if !tail_bad && base64_simd::STANDARD.decode_append(&body[..full], out).is_ok() {
-                return decode_tail(&body[full..], Some(out));
-            }
-            out.truncate(start);
+    if pad <= 2
+        && input.is_ascii()
+        && let Some(out) = out.as_deref_mut()
+    {
+        let full = body.len() / 4 * 4;
+        let start = out.len();
+        // Whole quads carry no padding, so the SIMD decoder's strict checks are exactly
+        // "every character is in the alphabet"; the tail keeps the canonical-bits check.
+        let tail_bad = body[full..].iter().any(|&b| DECODE[b as usize] == INVALID);
+        if !tail_bad && base64_simd::STANDARD.decode_append(&body[..full], out).is_ok() {
+            return decode_tail(&body[full..], Some(out));
         }
+        out.truncate(start);
     }
     if !input.is_ascii() || body.iter().any(|&b| DECODE[b as usize] == INVALID) {
         // Slow path: report the first offending character the way AWS does.
@@ -249,7 +250,7 @@ mod tests {
             for b in data {
                 bits.push_str(&format!("{b:08b}"));
             }
-            while bits.len() % 6 != 0 {
+            while !bits.len().is_multiple_of(6) {
                 bits.push('0');
             }
             let mut out: String = (0..bits.len() / 6)
@@ -257,7 +258,7 @@ mod tests {
                     ALPHABET[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap()] as char
                 })
                 .collect();
-            while out.len() % 4 != 0 {
+            while !out.len().is_multiple_of(4) {
                 out.push('=');
             }
             out

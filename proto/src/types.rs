@@ -359,8 +359,8 @@ mod tests {
         // Thu Jan 22 01:22:02 UTC 2015 (example from an AWS ExpiredIteratorException).
         assert_eq!(format_java_utc(1_421_889_722_000), "Thu Jan 22 01:22:02 UTC 2015");
         assert_eq!(format_java_utc(0), "Thu Jan 01 00:00:00 UTC 1970");
-        assert_eq!(format_java_utc(i64::MIN).is_empty(), false);
-        assert_eq!(format_java_utc(i64::MAX).is_empty(), false);
+        assert!(!format_java_utc(i64::MIN).is_empty());
+        assert!(!format_java_utc(i64::MAX).is_empty());
     }
 
     #[test]

@@ -320,14 +320,14 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
         Some(value) => parse_hash_key(value)?,
         None => hash::hash_key(r.partition_key.as_bytes()),
     };
-    if let Some(seq) = &r.sequence_number_for_ordering {
-        if SequenceNumber::parse(seq).is_none() {
-            return Err(ApiError::invalid_sequence_number_for_ordering(
-                seq,
-                stream_ref.name(),
-                &core.config().account_id,
-            ));
-        }
+    if let Some(seq) = &r.sequence_number_for_ordering
+        && SequenceNumber::parse(seq).is_none()
+    {
+        return Err(ApiError::invalid_sequence_number_for_ordering(
+            seq,
+            stream_ref.name(),
+            &core.config().account_id,
+        ));
     }
     let record = NewRecord { partition_key: Bytes::from(r.partition_key.clone()), data: r.data };
     // A reshard may close the routed shard between lookup and append: route again once the
@@ -647,12 +647,12 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
                 "Shard {shard_id} in stream (deleted) under account {account} does not exist"
             ))
         })?;
-    if let Some(arn) = &r.stream_arn {
-        if spate_proto::parse_stream_arn(arn).is_none_or(|a| a.name != stream.name) {
-            return Err(ApiError::invalid_argument(format!(
-                "StreamARN {arn} does not match the stream of the shard iterator."
-            )));
-        }
+    if let Some(arn) = &r.stream_arn
+        && spate_proto::parse_stream_arn(arn).is_none_or(|a| a.name != stream.name)
+    {
+        return Err(ApiError::invalid_argument(format!(
+            "StreamARN {arn} does not match the stream of the shard iterator."
+        )));
     }
     let shard = stream
         .shard(token.shard_index)

@@ -94,10 +94,10 @@ impl<S: Stream<Item = Bytes>> hyper::body::Body for StreamBody<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        if let Some(stop) = &mut this.stop {
-            if Pin::new(stop).poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
+        if let Some(stop) = &mut this.stop
+            && Pin::new(stop).poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
         }
         for _ in 0..EMPTY_CHUNKS_PER_POLL_MAX {
             match this.stream.as_mut().poll_next(cx) {
@@ -361,14 +361,14 @@ impl hyper::rt::Read for Io {
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
             Poll::Pending => {
-                if let Some(deadline) = &mut this.first_bytes {
-                    if Pin::new(&mut deadline.timer).poll(cx).is_ready() {
-                        this.first_bytes = None;
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "client sent no request in time",
-                        )));
-                    }
+                if let Some(deadline) = &mut this.first_bytes
+                    && Pin::new(&mut deadline.timer).poll(cx).is_ready()
+                {
+                    this.first_bytes = None;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client sent no request in time",
+                    )));
                 }
                 Poll::Pending
             }

@@ -94,10 +94,10 @@ impl IteratorKeys {
 /// Loads the node secret from `path`, creating it from /dev/urandom on first start.
 pub fn load_or_create_key(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
     use std::io::{Read, Write};
-    if let Ok(bytes) = std::fs::read(path) {
-        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(key);
-        }
+    if let Ok(bytes) = std::fs::read(path)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
     }
     let mut key = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;

@@ -208,11 +208,11 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("spated exited during startup with {status}"));
             }
-            if let Ok(response) = raw_request(self.addr(), "GET", "/health", &[], b"") {
-                if response.status == 200 {
-                    self.child = Some(child);
-                    return Ok(());
-                }
+            if let Ok(response) = raw_request(self.addr(), "GET", "/health", &[], b"")
+                && response.status == 200
+            {
+                self.child = Some(child);
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

@@ -293,7 +293,7 @@ async fn child_following_reader_reads_each_record_once_across_split_and_merge() 
         .filter(|s| s.parent_shard_id().is_none())
         .map(|s| s.shard_id().to_string())
         .collect();
-    assert_eq!(queue, [s0.clone()]);
+    assert_eq!(queue, std::slice::from_ref(&s0));
     let mut finished: HashSet<String> = HashSet::new();
     let mut started: HashSet<String> = HashSet::new();
     let mut waiting: BTreeMap<String, Vec<String>> = BTreeMap::new(); // child -> parents

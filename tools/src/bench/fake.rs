@@ -41,7 +41,7 @@ fn error(kind: &str, message: &str) -> (u16, Value) {
 }
 
 fn shard_index(key: &str, shard_count: usize) -> usize {
-    ((hash_key_of(key) >> 64) as u128 * shard_count as u128 >> 64) as usize
+    (((hash_key_of(key) >> 64) * shard_count as u128) >> 64) as usize
 }
 
 impl Fake {
@@ -162,7 +162,7 @@ impl Fake {
                 let mut failed = 0;
                 for entry in entries {
                     let n = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
-                    if self.throttle_every > 0 && n % self.throttle_every == 0 {
+                    if self.throttle_every > 0 && n.is_multiple_of(self.throttle_every) {
                         failed += 1;
                         results
                             .push(json!({ "ErrorCode": "ProvisionedThroughputExceededException",

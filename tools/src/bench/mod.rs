@@ -85,10 +85,10 @@ pub fn validate(settings: &Settings) -> Result<(), String> {
     if settings.duration_seconds <= 0.0 {
         return Err("--duration must be positive".into());
     }
-    if let Some(rate) = settings.rate_records_per_second {
-        if !(rate > 0.0 && rate.is_finite()) {
-            return Err("--rate must be a positive number of records per second".into());
-        }
+    if let Some(rate) = settings.rate_records_per_second
+        && !(rate > 0.0 && rate.is_finite())
+    {
+        return Err("--rate must be a positive number of records per second".into());
     }
     if settings.key_count == 0 {
         return Err("--key-count must be positive".into());

@@ -22,7 +22,7 @@ pub const HEADER_LENGTH: usize = 24;
 pub const HEADER_ENCODED_LENGTH: usize = 32;
 pub const PRODUCER_SHIFT: u32 = 48;
 pub const PRODUCERS_MAX: usize = 1 << 16;
-const _: () = assert!(HEADER_LENGTH % 3 == 0);
+const _: () = assert!(HEADER_LENGTH.is_multiple_of(3));
 const _: () = assert!(HEADER_ENCODED_LENGTH == HEADER_LENGTH / 3 * 4);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
