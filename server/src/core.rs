@@ -178,6 +178,9 @@ pub struct Shared {
     pub catalog: Catalog,
     pub signals: crate::systemd::SignalFlag,
     pub ready: std::sync::mpsc::Sender<Result<usize, String>>,
+    /// Cores that have opened their shards. No core serves requests before all have: a request
+    /// may arrive at any core and be routed to any other.
+    pub opened: std::sync::atomic::AtomicUsize,
 }
 
 pub struct OwnedShard {
@@ -252,10 +255,10 @@ impl Core {
         if core == self.id || self.senders.is_none() {
             let me = self.clone();
             glommio::spawn_local(async move { me.handle(msg).await }).detach();
-        } else if let Some(senders) = &self.senders {
-            if senders.send_to(core, msg).await.is_err() {
-                tracing::warn!(core, "peer core is gone; message dropped");
-            }
+        } else if let Some(senders) = &self.senders
+            && senders.send_to(core, msg).await.is_err()
+        {
+            tracing::warn!(core, "peer core is gone; message dropped");
         }
     }
 
@@ -622,6 +625,12 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
         .detach();
     }
     spawn_maintenance(&core);
+    // Startup barrier: a core that listened before its peers had opened their shards would
+    // route requests to shards that are not there yet ("does not exist" right after a restart).
+    shared.opened.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    while shared.opened.load(std::sync::atomic::Ordering::Acquire) < cores {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
     let listener = glommio::net::TcpListener::bind(shared.config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", shared.config.listen))?;
     let _ = shared.ready.send(Ok(id));

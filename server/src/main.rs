@@ -38,7 +38,14 @@ fn run(config: Config) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let cores = config.cores;
     let listen = config.listen;
-    let shared = Arc::new(Shared { config, iterator_key, catalog, signals, ready: ready_tx });
+    let shared = Arc::new(Shared {
+        config,
+        iterator_key,
+        catalog,
+        signals,
+        ready: ready_tx,
+        opened: Default::default(),
+    });
     let mesh = (cores > 1).then(|| Arc::new(Mesh::new(cores, 1024)));
     let io_memory = shared.config.io_memory_bytes;
     let handles =
