@@ -181,6 +181,9 @@ pub struct Shared {
     /// Cores that have opened their shards. No core serves requests before all have: a request
     /// may arrive at any core and be routed to any other.
     pub opened: std::sync::atomic::AtomicUsize,
+    /// Cores that have stopped serving HTTP at shutdown. No core closes its logs before all
+    /// have (or the shutdown timeout passes): a peer's last requests may still need them.
+    pub drained: std::sync::atomic::AtomicUsize,
 }
 
 pub struct OwnedShard {
@@ -649,6 +652,14 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
         options,
     )
     .await;
+    // Shutdown barrier: peers may still be finishing requests routed to this core's shards.
+    shared.drained.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    let deadline = std::time::Instant::now() + shared.config.shutdown_timeout;
+    while shared.drained.load(std::sync::atomic::Ordering::Acquire) < cores
+        && std::time::Instant::now() < deadline
+    {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
     // Drain: close every log (flush + sync).
     let owned: Vec<Rc<OwnedShard>> = core.shards.borrow().values().cloned().collect();
     for shard in owned {

@@ -45,6 +45,7 @@ fn run(config: Config) -> Result<(), String> {
         signals,
         ready: ready_tx,
         opened: Default::default(),
+        drained: Default::default(),
     });
     let mesh = (cores > 1).then(|| Arc::new(Mesh::new(cores, 1024)));
     let io_memory = shared.config.io_memory_bytes;
