@@ -141,9 +141,13 @@ pub struct StreamMeta {
 }
 
 impl StreamMeta {
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_hours as i64 * 3_600_000
+    }
+
     /// The oldest arrival time still within retention at `now_ms`.
     pub fn retention_start_ms(&self, now_ms: i64) -> i64 {
-        now_ms - self.retention_hours as i64 * 3_600_000
+        now_ms - self.retention_ms()
     }
 
     pub fn shard(&self, index: u32) -> Option<&ShardMeta> {

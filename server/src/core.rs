@@ -630,10 +630,7 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
     spawn_maintenance(&core);
     // Startup barrier: a core that listened before its peers had opened their shards would
     // route requests to shards that are not there yet ("does not exist" right after a restart).
-    shared.opened.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    while shared.opened.load(std::sync::atomic::Ordering::Acquire) < cores {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
+    all_cores_reach(&shared.opened, cores, None).await;
     let listener = glommio::net::TcpListener::bind(shared.config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", shared.config.listen))?;
     let _ = shared.ready.send(Ok(id));
@@ -653,13 +650,7 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
     )
     .await;
     // Shutdown barrier: peers may still be finishing requests routed to this core's shards.
-    shared.drained.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    let deadline = std::time::Instant::now() + shared.config.shutdown_timeout;
-    while shared.drained.load(std::sync::atomic::Ordering::Acquire) < cores
-        && std::time::Instant::now() < deadline
-    {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
+    all_cores_reach(&shared.drained, cores, Some(shared.config.shutdown_timeout)).await;
     // Drain: close every log (flush + sync).
     let owned: Vec<Rc<OwnedShard>> = core.shards.borrow().values().cloned().collect();
     for shard in owned {
@@ -670,6 +661,23 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
     // Give peers a moment to finish talking to us before the executor exits.
     glommio::timer::sleep(Duration::from_millis(50)).await;
     Ok(())
+}
+
+/// A barrier between cores: counts this core in `reached`, then waits (polling an executor
+/// timer, so the core keeps serving its peers' messages) until all `cores` have, or `timeout`.
+async fn all_cores_reach(
+    reached: &std::sync::atomic::AtomicUsize,
+    cores: usize,
+    timeout: Option<Duration>,
+) {
+    use std::sync::atomic::Ordering;
+    reached.fetch_add(1, Ordering::AcqRel);
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    while reached.load(Ordering::Acquire) < cores
+        && deadline.is_none_or(|d| std::time::Instant::now() < d)
+    {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Periodic work on each core: retention trims, interval syncs.
@@ -686,8 +694,7 @@ fn spawn_maintenance(core: &Rc<Core>) {
                 retention_core.shards.borrow().iter().map(|(k, v)| (*k, v.clone())).collect();
             for ((incarnation, _), shard) in owned {
                 let Some(stream) = catalog.stream_by_incarnation(incarnation) else { continue };
-                let retention_ms = stream.retention_hours as i64 * 3_600_000;
-                if let Err(e) = shard.log.enforce_retention(retention_ms).await {
+                if let Err(e) = shard.log.enforce_retention(stream.retention_ms()).await {
                     tracing::warn!("retention on {}: {e}", shard.log.dir().display());
                 }
             }
