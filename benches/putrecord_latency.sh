@@ -15,6 +15,11 @@
 #         four shard logs issue at 3,500 PutRecord/s.
 # The server-side p99 comes from spated's own request-duration histogram (coarse buckets,
 # interpolated).
+# Each round also runs the floor, `commit_floor` (benches/src/bin) at the same rate into four
+# files: ideal group commit with no server in the way. Its p99 is what any engine that
+# acknowledges after an fdatasync could reach on this disk at this rate, measured the way spated
+# is (from each arrival's intended time, so one slow sync counts for every arrival behind it;
+# fio's percentiles count it once).
 #   benches/putrecord_latency.sh
 #   env: DATA_DIR=/path/on/disk ROUNDS=3 DUR=10s PEAK_CONNS="16 64 128" CONNS=64
 set -euo pipefail
@@ -22,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"; DUR="${DUR:-10s}"; PEAK_CONNS="${PEAK_CONNS:-16 64 128}"; CONNS="${CONNS:-64}"
 base="${DATA_DIR:-$(mktemp -d /var/tmp/spate-lat.XXXXXX)}"; mkdir -p "$base"
 data="$base/spate"; fio_dir="$base/fio"; mkdir -p "$fio_dir"
-cargo build --release -p server -p tools >/dev/null 2>&1
+cargo build --release -p server -p tools -p benches --bin spated --bin spate --bin commit_floor >/dev/null 2>&1
 port=14591; E=http://127.0.0.1:$port
 rm -rf "$data"
 ./target/release/spated --data-dir "$data" --listen 127.0.0.1:$port --quotas off --log-level warn &
@@ -76,13 +81,15 @@ done
 rate=$((peak / 2))
 echo "peak $peak PutRecord/s (closed loop, connections:records/s$peaks); open loop at $rate/s on $CONNS connections"
 echo
-echo "| round | fio 1M p50/p99 | fio 4k p50/p99 | fio 4x1k p50/p99 | spated p50 | p90 | p99 | p99.9 | server p99 |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | fio 1M p50/p99 | fio 4k p50/p99 | fio 4x1k p50/p99 | floor p50/p99 | spated p50 | p90 | p99 | p99.9 | server p99 |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 m1=$(mktemp); m2=$(mktemp); out=$(mktemp)
 for round in $(seq "$ROUNDS"); do
   f1=$(fio_sync m1 --bs=1M --size=2G)
   f4=$(fio_sync k4 --bs=4k --size=256M --runtime=6 --time_based)
   fq=$(fio_sync q4 --bs=1k --size=32M --numjobs=4 --rate_iops=600 --runtime=6 --time_based)
+  fl=$(./target/release/commit_floor "$fio_dir" "$rate" 4 "${DUR%s}" 1024 | python3 -c '
+import json, sys; j = json.load(sys.stdin); print("%.2f/%.2f" % (j["p50_ms"], j["p99_ms"]))')
   curl -s $E/metrics > "$m1"
   ./target/release/spate bench --endpoint $E --api put-record --connections "$CONNS" --rate $rate \
     --duration "$DUR" --consumers 0 --output json > "$out" 2>/dev/null
@@ -90,6 +97,6 @@ for round in $(seq "$ROUNDS"); do
   lat=$(python3 -c '
 import json, sys; l = json.load(open(sys.argv[1]))["put_latency"]
 print("%.2f | %.2f | %.2f | %.2f" % (l["p50_ms"], l["p90_ms"], l["p99_ms"], l["p999_ms"]))' "$out")
-  echo "| $round | ${f1/ /\/} | ${f4/ /\/} | ${fq/ /\/} | $lat | $(server_p99 "$m1" "$m2") |"
+  echo "| $round | ${f1/ /\/} | ${f4/ /\/} | ${fq/ /\/} | $fl | $lat | $(server_p99 "$m1" "$m2") |"
 done
 rm -f "$m1" "$m2" "$out"
