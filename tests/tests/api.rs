@@ -4,7 +4,8 @@
 //! validation and not-found errors as the SDK reports them, raw-HTTP protocol errors and request
 //! ids, MD5 routing checked against the shard ranges, per-shard and per-key ordering, restart
 //! persistence (graceful stop) and kill -9 persistence of every acknowledged record, and
-//! iterators of a deleted-and-recreated stream. Each test runs its own server.
+//! iterators of a deleted-and-recreated stream, and wrong values in every member of every
+//! operation (never a 500). Each test runs its own server.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1512,4 +1513,238 @@ async fn sigterm_under_load_fails_no_request_inside_the_server() {
     for (seq, data) in &acked {
         assert_eq!(stored.get(seq), Some(data), "{seq} acknowledged before SIGTERM, then lost");
     }
+}
+
+/// One keep-alive HTTP/1.1 connection for many small JSON requests.
+struct KeepAlive {
+    addr: std::net::SocketAddr,
+    stream: Option<std::net::TcpStream>,
+}
+
+impl KeepAlive {
+    /// Sends one Kinesis JSON request; the response must come back on this connection.
+    fn call(&mut self, operation: &str, body: &[u8]) -> tests::RawResponse {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let stream = self.stream.get_or_insert_with(|| {
+            let s = std::net::TcpStream::connect(self.addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        });
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: Kinesis_20131202.{operation}\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send head");
+        stream.write_all(body).expect("send body");
+        let mut reader = BufReader::new(&*stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).expect("read status line");
+        assert!(
+            !status_line.is_empty(),
+            "{operation} {}: connection closed without a response",
+            String::from_utf8_lossy(body)
+        );
+        let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+        let mut headers = Vec::new();
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read header");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("header line");
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+            if name == "content-length" {
+                length = value.parse().expect("content-length");
+            }
+            if name == "connection" && value.eq_ignore_ascii_case("close") {
+                close = true;
+            }
+            headers.push((name, value));
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("read body");
+        assert!(reader.buffer().is_empty(), "bytes after the response");
+        if close {
+            self.stream = None;
+        }
+        tests::RawResponse { status, headers, body }
+    }
+}
+
+/// Every operation Kinesis defines, every request member of the API, and wrong JSON values for
+/// each (wrong types, out-of-range numbers, empty and oversized strings, nesting): each answer
+/// is a 200 (when the value happens to be acceptable) or a Kinesis-shaped 400 with `__type`,
+/// never a 500, a dropped connection or a panic; afterwards the server still serves the stream.
+#[test]
+fn wrong_values_in_every_member_get_kinesis_errors_never_a_failure_inside() {
+    let server = Server::start(&["--quotas", "off"]);
+    let mut http = KeepAlive { addr: server.addr(), stream: None };
+    let created = http.call("CreateStream", br#"{"StreamName":"fz","ShardCount":2}"#);
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http.call("DescribeStreamSummary", br#"{"StreamName":"fz"}"#).json()["StreamDescriptionSummary"]
+        ["StreamStatus"]
+        != "ACTIVE"
+    {
+        assert!(Instant::now() < deadline, "stream fz never became ACTIVE");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // botocore's kinesis 2013-12-02 operations, including the ones Spate does not implement.
+    let operations = [
+        "AddTagsToStream",
+        "CreateStream",
+        "DecreaseStreamRetentionPeriod",
+        "DeleteResourcePolicy",
+        "DeleteStream",
+        "DeregisterStreamConsumer",
+        "DescribeLimits",
+        "DescribeStream",
+        "DescribeStreamConsumer",
+        "DescribeStreamSummary",
+        "DisableEnhancedMonitoring",
+        "EnableEnhancedMonitoring",
+        "GetRecords",
+        "GetResourcePolicy",
+        "GetShardIterator",
+        "IncreaseStreamRetentionPeriod",
+        "ListShards",
+        "ListStreamConsumers",
+        "ListStreams",
+        "ListTagsForResource",
+        "ListTagsForStream",
+        "MergeShards",
+        "PutRecord",
+        "PutRecords",
+        "PutResourcePolicy",
+        "RegisterStreamConsumer",
+        "RemoveTagsFromStream",
+        "SplitShard",
+        "StartStreamEncryption",
+        "StopStreamEncryption",
+        "SubscribeToShard",
+        "TagResource",
+        "UntagResource",
+        "UpdateShardCount",
+        "UpdateStreamMode",
+    ];
+    // Every member of every request shape in the model.
+    let members = [
+        "StreamName",
+        "StreamARN",
+        "ShardCount",
+        "StreamModeDetails",
+        "Tags",
+        "TagKeys",
+        "RetentionPeriodHours",
+        "EnforceConsumerDeletion",
+        "ConsumerName",
+        "ConsumerARN",
+        "ExclusiveStartShardId",
+        "Limit",
+        "ShardIterator",
+        "ShardId",
+        "ShardIteratorType",
+        "StartingSequenceNumber",
+        "Timestamp",
+        "NextToken",
+        "MaxResults",
+        "ShardFilter",
+        "StreamCreationTimestamp",
+        "Type",
+        "ExclusiveStartStreamName",
+        "ExclusiveStartTagKey",
+        "ShardToMerge",
+        "AdjacentShardToMerge",
+        "Data",
+        "PartitionKey",
+        "ExplicitHashKey",
+        "SequenceNumberForOrdering",
+        "Records",
+        "ResourceARN",
+        "Policy",
+        "ShardToSplit",
+        "NewStartingHashKey",
+        "EncryptionType",
+        "KeyId",
+        "StartingPosition",
+        "TargetShardCount",
+        "ScalingType",
+        "ShardLevelMetrics",
+        "StreamMode",
+        "WarmThroughputMiBps",
+        "MaxRecordSizeInKiB",
+    ];
+    let long = format!("\"{}\"", "x".repeat(300));
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let values = [
+        "null",
+        "true",
+        "0",
+        "-1",
+        "1.5",
+        "1e999",
+        "123456789012345678901234567890",
+        "\"\"",
+        long.as_str(),
+        "[]",
+        "{}",
+        "[\"a\",1]",
+        "{\"a\":{\"b\":[]}}",
+        "\"\\u0000\"",
+        "\"shardId-000000000000\"",
+        "\"AT_SEQUENCE_NUMBER\"",
+        deep.as_str(),
+    ];
+    // Operations whose plain `{"StreamName":"fz"}` would change the stream under test.
+    let destructive = ["DeleteStream", "StartStreamEncryption", "StopStreamEncryption"];
+    let mut answered = HashMap::<u16, usize>::new();
+    for operation in operations {
+        for base in ["", "\"StreamName\":\"fz\","] {
+            if !base.is_empty() && destructive.contains(&operation) {
+                continue;
+            }
+            for member in members {
+                for value in values {
+                    let body = format!("{{{base}\"{member}\":{value}}}");
+                    let response = http.call(operation, body.as_bytes());
+                    *answered.entry(response.status).or_default() += 1;
+                    let text = String::from_utf8_lossy(&response.body);
+                    assert!(
+                        response.status == 200 || response.status == 400,
+                        "{operation} {body}: status {} {text}",
+                        response.status
+                    );
+                    assert!(response.header("x-amzn-RequestId").is_some());
+                    if response.status == 400 {
+                        let error: serde_json::Value = serde_json::from_slice(&response.body)
+                            .unwrap_or_else(|_| panic!("{operation} {body}: not JSON: {text}"));
+                        let kind = error["__type"].as_str().unwrap_or("");
+                        assert!(!kind.is_empty(), "{operation} {body}: no __type: {text}");
+                        assert!(
+                            error.get("message").is_none_or(|m| m.is_string()),
+                            "{operation} {body}: {text}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(answered[&400] > answered.get(&200).copied().unwrap_or(0), "{answered:?}");
+
+    // The server is whole: the stream takes and returns a record on both shards.
+    for key in ["a", "b", "c", "d"] {
+        let body = format!(r#"{{"StreamName":"fz","PartitionKey":"{key}","Data":"AAEC"}}"#);
+        let put = http.call("PutRecord", body.as_bytes());
+        assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    }
+    let log = server.log_tail();
+    assert!(!log.contains("panicked"), "{log}");
 }
