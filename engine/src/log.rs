@@ -811,9 +811,10 @@ impl<S: Storage> ShardLog<S> {
                 inner.segments.last().is_some_and(|s| !s.is_empty() && s.last_arrival_ms < cutoff);
             active_expired && !inner.sealing && inner.pending.is_empty() && !inner.closed
         };
-        if roll_active {
-            self.roll().await?;
-        }
+        // Roll first so that an expired active segment can go too. If the roll fails (on a full
+        // disk the next segment cannot be preallocated), still delete the older expired
+        // segments: that frees the space the next pass needs to roll.
+        let rolled = if roll_active { self.roll().await } else { Ok(()) };
         let doomed: Vec<Segment<S::File>> = {
             let mut inner = self.inner.borrow_mut();
             let keep_from = inner
@@ -825,7 +826,7 @@ impl<S: Storage> ShardLog<S> {
             inner.segments.drain(..keep_from).collect()
         };
         if doomed.is_empty() {
-            return Ok(0);
+            return rolled.map(|()| 0);
         }
         // Oldest first: a crash part way leaves a gap-free suffix (see `open`).
         for segment in &doomed {
@@ -835,6 +836,7 @@ impl<S: Storage> ShardLog<S> {
             }
         }
         self.storage.sync_dir(&self.dir).await?;
+        rolled?;
         Ok(doomed.len())
     }
 
@@ -1315,6 +1317,10 @@ async fn recover_tail<S: Storage>(
         file.truncate(end_position).await?;
         file.allocate(len).await?;
     }
+    // The frames kept may have reached only the page cache before the crash (written, not yet
+    // synced, so never acknowledged). Make them durable before anyone can read them: a reader
+    // must never see a record a power loss could still take back.
+    file.sync().await?;
     let mut bytes = encode_index_header_vec(first_offset);
     for p in &points {
         p.encode(&mut bytes);
@@ -1338,23 +1344,37 @@ async fn recover_tail<S: Storage>(
 
 /// After an invalid frame at the start of `view` (which begins at byte `base` of its segment),
 /// where offset `expected` was due, finds where valid consecutive frames resume: right after
-/// the damaged frame if its length field survived, or at a later index point whose frame checks
-/// out. Returns (position in `view`, offset, arrival time) or `None` if nothing valid follows
-/// (a torn tail).
+/// the damaged frame if its length field survived; else the first valid frame of offset
+/// `expected + 1` within the largest frame's length (the length field itself was damaged); else
+/// a later index point whose frame checks out. Returns (position in `view`, offset, arrival
+/// time) or `None` if nothing valid follows (a torn tail).
 pub fn resume_after_damage(
     view: &[u8],
     base: u64,
     expected: u64,
     hints: &[IndexEntry],
 ) -> Option<(usize, u64, i64)> {
+    let next = expected.checked_add(1)?;
     if view.len() >= FRAME_HEADER_BYTES {
         let len = u32::from_le_bytes(view[0..4].try_into().unwrap()) as usize;
         if (FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len)
             && len < view.len()
             && let Frame::Valid { offset, arrival_ms, .. } = record::check_frame(&view[len..])
-            && offset == expected + 1
+            && offset == next
         {
             return Some((len, offset, arrival_ms));
+        }
+    }
+    // The next frame starts at most FRAME_BYTES_MAX bytes in. Compare the offset field first
+    // (eight bytes per position), and check the whole frame only where it matches.
+    let last_start = FRAME_BYTES_MAX.min(view.len().saturating_sub(FRAME_HEADER_BYTES));
+    let wanted = next.to_le_bytes();
+    for relative in FRAME_HEADER_BYTES..=last_start {
+        if view[relative + 8..relative + 16] == wanted
+            && let Frame::Valid { offset, arrival_ms, .. } = record::check_frame(&view[relative..])
+            && offset == next
+        {
+            return Some((relative, offset, arrival_ms));
         }
     }
     hints

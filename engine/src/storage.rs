@@ -21,6 +21,8 @@ use bytes::Bytes;
 /// A directory tree of files.
 pub trait Storage: Clone + 'static {
     type File: StorageFile;
+    /// Creates a directory and any missing parents, durably: each new directory's entry is
+    /// synced into its parent.
     async fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Creates an empty file, replacing any file of that name.
     async fn create(&self, path: &Path) -> io::Result<Self::File>;
@@ -168,7 +170,21 @@ impl Storage for GlommioStorage {
     type File = GlommioFile;
 
     async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(path)
+        let missing: Vec<PathBuf> = path
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(path)?;
+        // Each new directory's entry must survive a power loss, or a shard's directory could
+        // vanish while the catalog still names it.
+        for dir in &missing {
+            match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => self.sync_dir(parent).await?,
+                _ => self.sync_dir(Path::new(".")).await?,
+            }
+        }
+        Ok(())
     }
 
     async fn create(&self, path: &Path) -> io::Result<GlommioFile> {

@@ -236,6 +236,34 @@ fn disk_full_fails_cleanly_and_recovers() {
 }
 
 #[test]
+fn retention_frees_space_on_a_full_disk() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        for i in 0..40u8 {
+            log.append(&[record("k", vec![i; 300])]).await.unwrap();
+        }
+        let segments = segment_paths(&storage).len();
+        assert!(segments >= 3, "{segments} segments");
+        // Everything expires while the disk is full: the expired active segment cannot be
+        // rolled (no space for the next one), but the older expired segments still go.
+        clock.advance_ms(25 * 3_600_000);
+        storage.set_disk_full(true);
+        assert!(matches!(log.enforce_retention(24 * 3_600_000).await, Err(Error::DiskFull)));
+        assert_eq!(segment_paths(&storage).len(), 1, "only the active segment is left");
+        let left = log.read(0, 100, usize::MAX).unwrap().records;
+        assert!(left[0].offset > 0, "the older segments' records are gone");
+        assert_eq!(left.last().unwrap().offset, 39, "the active segment's are not");
+        // With the space back, the next pass rolls and trims the rest.
+        storage.set_disk_full(false);
+        assert_eq!(log.enforce_retention(24 * 3_600_000).await.unwrap(), 1);
+        assert!(log.read(0, 100, usize::MAX).unwrap().records.is_empty());
+        assert_eq!(log.append(&[record("k", b"new".to_vec())]).await.unwrap().first_offset, 40);
+    });
+}
+
+#[test]
 fn concurrent_appends_share_one_sync() {
     run_local(async {
         let clock = ManualClock::new(1_700_000_000_000);
@@ -415,6 +443,33 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bit_flip_in_a_frame_length_is_damage_not_a_torn_tail() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        for i in 0..10u8 {
+            log.append(&[record("key", vec![i; 100])]).await.unwrap();
+        }
+        drop(log);
+        let path = segment_paths(&storage).pop().unwrap();
+        // Frames are 135 bytes from byte 64. Flip a bit in the length field of offset 1: the
+        // length no longer says where offset 2 starts, and no index point lies past it.
+        storage.flip_bit(&path, 64 + 135 + 1, 3);
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].path.clone(), problems[0].position), (path.clone(), 64 + 135));
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 10, "recovery must not cut acknowledged records");
+        assert_eq!(&log.read(0, 1, usize::MAX).unwrap().records[0].data[..], &[0u8; 100]);
+        assert!(matches!(log.read(1, 1, usize::MAX), Err(Error::Corruption { .. })));
+        let rest = log.read(2, 10, usize::MAX).unwrap();
+        assert_eq!(rest.records.len(), 8);
+        assert_eq!(&rest.records[7].data[..], &[9u8; 100]);
+    });
 }
 
 #[test]
