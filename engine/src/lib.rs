@@ -24,5 +24,7 @@ pub use log::{
     ShardLog,
 };
 pub use record::{NewRecord, Record};
-pub use sequence::{DigitsCursor, SequenceNumber};
+pub use sequence::{
+    DigitsCursor, ParsedSequence, SequenceNumber, SequencePosition, parse_position, shard_start,
+};
 pub use storage::{GlommioStorage, SimStorage, Storage, StorageFile};

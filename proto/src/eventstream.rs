@@ -249,10 +249,15 @@ pub fn encode_exception(exception_type: &str, payload: &[u8]) -> Bytes {
         .unwrap_or_default()
 }
 
-/// The exception message for `err`: `:exception-type` = its `__type`, payload
-/// `{"message":"..."}`.
+/// The exception message for `err`: `:exception-type` = its `__type` as the model's
+/// `SubscribeToShardEventStream` union names it (`InternalFailure` is `InternalFailureException`
+/// there), payload `{"message":"..."}`.
 pub fn encode_error(err: &ApiError) -> Bytes {
-    encode_exception(err.type_name(), &err.to_event_payload())
+    let exception_type = match err.type_name() {
+        "InternalFailure" => "InternalFailureException",
+        other => other,
+    };
+    encode_exception(exception_type, &err.to_event_payload())
 }
 
 /// The first SubscribeToShard event: `:event-type` = `initial-response`, payload `{}`.
@@ -767,7 +772,7 @@ mod tests {
 
         let ev = SubscribeToShardEvent {
             records: vec![],
-            continuation_sequence_number: "1".into(),
+            continuation_sequence_number: Some("1".into()),
             millis_behind_latest: 0,
             child_shards: None,
         };
@@ -783,6 +788,8 @@ mod tests {
         assert_eq!(m.header_str(":message-type"), Some("exception"));
         assert_eq!(m.header_str(":exception-type"), Some("ResourceInUseException"));
         assert_eq!(&m.payload[..], br#"{"message":"busy"}"#);
+        let m = decode_message(&encode_error(&ApiError::internal("disk"))).unwrap();
+        assert_eq!(m.header_str(":exception-type"), Some("InternalFailureException"));
 
         // Oversized input degrades to an InternalFailure exception instead of panicking.
         let long_name = "x".repeat(300);

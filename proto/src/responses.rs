@@ -264,11 +264,17 @@ impl PutRecordsResultEntry {
         }
     }
 
-    /// A failed entry carrying `err`'s type and message.
+    /// A failed entry carrying `err`'s type and message. The model: "An `ErrorCode` value of
+    /// `InternalFailure` has the error message `"Internal Service Failure"`" (the cause is for
+    /// the server's log, not the entry).
     pub fn failed(err: &crate::error::ApiError) -> Self {
+        let message = match err.kind {
+            crate::error::ErrorKind::InternalFailure => "Internal Service Failure".to_owned(),
+            _ => err.message.clone(),
+        };
         PutRecordsResultEntry {
             error_code: Some(err.type_name().to_owned()),
-            error_message: Some(err.message.clone()),
+            error_message: Some(message),
             ..Default::default()
         }
     }
@@ -469,8 +475,12 @@ pub struct ListStreamConsumersOutput {
 pub struct SubscribeToShardEvent {
     /// Records (same shape as GetRecords).
     pub records: Vec<Record>,
-    /// Checkpoint: continue from here with AFTER_SEQUENCE_NUMBER.
-    pub continuation_sequence_number: String,
+    /// Checkpoint: continue from here with AFTER_SEQUENCE_NUMBER. Absent from the last event of
+    /// a closed shard (the one with `ChildShards`): the KCL and Flink's fan-out reader take a
+    /// null continuation as the shard's end. Absent, not `null`: the AWS SDK for Rust reads an
+    /// absent member as empty but fails on a `null` string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_sequence_number: Option<String>,
     /// Milliseconds behind the tip.
     pub millis_behind_latest: i64,
     /// Children, at the end of a closed shard.
@@ -605,7 +615,7 @@ mod tests {
         );
         let ev = SubscribeToShardEvent {
             records: vec![record()],
-            continuation_sequence_number: "7".into(),
+            continuation_sequence_number: Some("7".into()),
             millis_behind_latest: 5,
             child_shards: None,
         };
@@ -716,37 +726,37 @@ impl RecordsWriter {
         millis_behind_latest: i64,
         child_shards: Option<&[ChildShard]>,
     ) -> Vec<u8> {
-        self.finish(b"NextShardIterator", &next_shard_iterator, millis_behind_latest, child_shards)
+        let first = Some((&b"NextShardIterator"[..], &next_shard_iterator));
+        self.finish(first, millis_behind_latest, child_shards)
     }
 
     /// Ends a SubscribeToShard event.
     pub fn finish_subscribe_event(
         self,
-        continuation_sequence_number: &str,
+        continuation_sequence_number: Option<&str>,
         millis_behind_latest: i64,
         child_shards: Option<&[ChildShard]>,
     ) -> Vec<u8> {
-        self.finish(
-            b"ContinuationSequenceNumber",
-            continuation_sequence_number,
-            millis_behind_latest,
-            child_shards,
-        )
+        let first = continuation_sequence_number.map(|c| (&b"ContinuationSequenceNumber"[..], c));
+        self.finish(first, millis_behind_latest, child_shards)
     }
 
-    /// Closes the records array and writes the members both responses end with.
+    /// Closes the records array and writes the members both responses end with (`first`, the
+    /// iterator or continuation member, is left out when `None`).
     fn finish<T: Serialize + ?Sized>(
         mut self,
-        first_name: &[u8],
-        first_value: &T,
+        first: Option<(&[u8], &T)>,
         millis_behind_latest: i64,
         child_shards: Option<&[ChildShard]>,
     ) -> Vec<u8> {
         let out = &mut self.out;
-        out.extend_from_slice(b"],\"");
-        out.extend_from_slice(first_name);
-        out.extend_from_slice(b"\":");
-        push_json(out, first_value);
+        out.push(b']');
+        if let Some((name, value)) = first {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b"\":");
+            push_json(out, value);
+        }
         out.extend_from_slice(b",\"MillisBehindLatest\":");
         push_json(out, &millis_behind_latest);
         if let Some(children) = child_shards {
@@ -819,7 +829,7 @@ pub fn get_records_to_json(output: &GetRecordsOutput) -> Vec<u8> {
 /// `to_json(event)`, faster (see [`RecordsWriter`]).
 pub fn subscribe_event_to_json(event: &SubscribeToShardEvent) -> Vec<u8> {
     write_records(&event.records).finish_subscribe_event(
-        &event.continuation_sequence_number,
+        event.continuation_sequence_number.as_deref(),
         event.millis_behind_latest,
         event.child_shards.as_deref(),
     )
@@ -887,9 +897,9 @@ mod fast_writer_tests {
             assert_eq!(get_records_to_json(&output), to_json(&output));
             let event = SubscribeToShardEvent {
                 records: sample(n),
-                continuation_sequence_number: "5".into(),
+                continuation_sequence_number: (n != 3).then(|| "5".to_string()),
                 millis_behind_latest: 0,
-                child_shards: None,
+                child_shards: (n == 3).then(Vec::new),
             };
             assert_eq!(subscribe_event_to_json(&event), to_json(&event));
         }

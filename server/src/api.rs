@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use engine::{NewRecord, SequenceNumber};
+use engine::{NewRecord, SequenceNumber, parse_position, shard_start};
 use futures_channel::oneshot;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -321,7 +321,7 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
         None => hash::hash_key(r.partition_key.as_bytes()),
     };
     if let Some(seq) = &r.sequence_number_for_ordering
-        && SequenceNumber::parse(seq).is_none()
+        && parse_position(seq).is_none()
     {
         return Err(ApiError::invalid_sequence_number_for_ordering(
             seq,
@@ -474,6 +474,8 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
                 Ok(Err(e)) => {
                     let error = shard_error(core, e, &stream.name, &shard_id);
                     let error = if error.status() >= 500 {
+                        // The entries say only "Internal Service Failure", as Kinesis does.
+                        tracing::warn!(shard = %shard_id, cause = %error.message, "PutRecords entries failed");
                         ApiError::new(spate_proto::ErrorKind::InternalFailure, error.message)
                     } else {
                         error
@@ -513,6 +515,17 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
 // ---------------------------------------------------------------------------------------------
 // Reads.
 
+/// AT_TIMESTAMP in the future is refused, with Kinesis's message.
+pub fn check_not_future(timestamp_ms: i64, now_ms: i64) -> Result<(), ApiError> {
+    if timestamp_ms > now_ms {
+        return Err(ApiError::invalid_argument(format!(
+            "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. \
+             timestampInMillis: {timestamp_ms}, currentTimestampInMillis: {now_ms}"
+        )));
+    }
+    Ok(())
+}
+
 fn find_shard<'a>(
     core: &Core,
     stream: &'a StreamMeta,
@@ -533,10 +546,11 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
     let shard = find_shard(core, stream, &r.shard_id)?;
     let account = &core.config().account_id;
     let position = r.position()?;
-    let check_sequence = |seq: &str| -> Result<u64, ApiError> {
-        let parsed = SequenceNumber::parse(seq).ok_or_else(|| {
-            ApiError::invalid_starting_sequence_number(seq, &r.shard_id, &stream.name, account)
-        })?;
+    // The first offset an iterator at (or after) `seq` reads.
+    let check_sequence = |seq: &str, after: bool| -> Result<u64, ApiError> {
+        let invalid =
+            || ApiError::invalid_starting_sequence_number(seq, &r.shard_id, &stream.name, account);
+        let parsed = parse_position(seq).ok_or_else(invalid)?;
         if parsed.incarnation != stream.incarnation {
             return Err(ApiError::sequence_number_wrong_stream(
                 seq,
@@ -551,7 +565,7 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
                 &r.shard_id,
             ));
         }
-        Ok(parsed.offset)
+        parsed.first_offset(after).ok_or_else(invalid)
     };
     let stream_name = stream.name.as_str();
     let query = |q: PositionQuery| {
@@ -574,15 +588,16 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
         IteratorPosition::TrimHorizon => query(PositionQuery::TrimHorizon).await?,
         IteratorPosition::Latest => query(PositionQuery::Latest).await?,
         IteratorPosition::AtTimestamp(ts) => {
+            check_not_future(ts.as_millis(), core.now_ms())?;
             query(PositionQuery::Timestamp(ts.as_millis())).await?
         }
         IteratorPosition::AtSequenceNumber(seq) => {
-            let offset = check_sequence(&seq)?;
+            let offset = check_sequence(&seq, false)?;
             query(PositionQuery::Latest).await?; // charges the iterator quota
             offset
         }
         IteratorPosition::AfterSequenceNumber(seq) => {
-            let offset = check_sequence(&seq)? + 1;
+            let offset = check_sequence(&seq, true)?;
             query(PositionQuery::Latest).await?;
             offset
         }
@@ -738,11 +753,15 @@ pub fn wire_shard(stream: &StreamMeta, shard: &ShardMeta) -> out::Shard {
             starting_hash_key: shard.starting_hash_key.to_string(),
             ending_hash_key: shard.ending_hash_key.to_string(),
         },
+        // The start sits before the first record (see `engine::sequence`), so AT and
+        // AFTER_SEQUENCE_NUMBER with it both begin at the first record, as on Kinesis. A
+        // closed shard ends at its last record, or at its start if it never had one.
         sequence_number_range: out::SequenceNumberRange {
-            starting_sequence_number: sequence_string(stream.incarnation, shard.index, 0),
-            ending_sequence_number: shard
-                .ending_offset
-                .map(|end| sequence_string(stream.incarnation, shard.index, end.saturating_sub(1))),
+            starting_sequence_number: shard_start(stream.incarnation, shard.index),
+            ending_sequence_number: shard.ending_offset.map(|end| match end {
+                0 => shard_start(stream.incarnation, shard.index),
+                end => sequence_string(stream.incarnation, shard.index, end - 1),
+            }),
         },
     }
 }

@@ -206,15 +206,24 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
     let start = match &position {
         IteratorPosition::TrimHorizon => Ok(owned.log.trim_horizon()),
         IteratorPosition::Latest => Ok(owned.log.next_offset()),
-        IteratorPosition::AtTimestamp(t) => owned
-            .log
-            .offset_at_timestamp(t.as_millis())
-            .map_err(|e| ApiError::internal(e.to_string())),
+        IteratorPosition::AtTimestamp(t) => {
+            crate::api::check_not_future(t.as_millis(), core.now_ms()).and_then(|()| {
+                owned
+                    .log
+                    .offset_at_timestamp(t.as_millis())
+                    .map_err(|e| ApiError::internal(e.to_string()))
+            })
+        }
         IteratorPosition::AtSequenceNumber(s) | IteratorPosition::AfterSequenceNumber(s) => {
             let after = matches!(position, IteratorPosition::AfterSequenceNumber(_));
-            match SequenceNumber::parse(s) {
+            match engine::parse_position(s) {
                 Some(seq) if seq.incarnation == incarnation && seq.shard_index == shard => {
-                    Ok(seq.offset + after as u64)
+                    seq.first_offset(after).ok_or_else(|| {
+                        ApiError::invalid_argument(format!(
+                            "Invalid StartingSequenceNumber {s} for shard {shard_id} in stream \
+                             {stream_name} under account {account}."
+                        ))
+                    })
                 }
                 _ => Err(ApiError::invalid_argument(format!(
                     "Invalid StartingSequenceNumber {s} for shard {shard_id} in stream \
@@ -364,7 +373,20 @@ impl Pusher {
                 } else {
                     (now_ms - last_arrival.unwrap_or(now_ms)).max(0)
                 };
-                let continuation = batch.next_offset.max(1) - 1;
+                // The last record delivered so far, or the shard's start before any; none
+                // at the end of a closed shard (the event that carries ChildShards).
+                let continuation = match batch.next_offset {
+                    _ if at_end => None,
+                    0 => Some(engine::shard_start(self.incarnation, self.shard)),
+                    next => Some(
+                        SequenceNumber {
+                            incarnation: self.incarnation,
+                            shard_index: self.shard,
+                            offset: next - 1,
+                        }
+                        .to_string(),
+                    ),
+                };
                 let child_shards = at_end.then(|| {
                     let catalog = core.catalog();
                     catalog
@@ -378,12 +400,7 @@ impl Pusher {
                         .into_iter()
                         .map(|r| wire_record(self.incarnation, self.shard, r))
                         .collect(),
-                    continuation_sequence_number: SequenceNumber {
-                        incarnation: self.incarnation,
-                        shard_index: self.shard,
-                        offset: continuation,
-                    }
-                    .to_string(),
+                    continuation_sequence_number: continuation,
                     millis_behind_latest,
                     child_shards,
                 };

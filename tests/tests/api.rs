@@ -546,6 +546,46 @@ async fn put_record_and_every_iterator_type() {
         records(iterator(ShardIteratorType::AfterSequenceNumber, Some(&seqs[4]), None).await, None)
             .await;
     assert_eq!(datas(&after), (5..10).map(data_at).collect::<Vec<_>>());
+    // The shard's StartingSequenceNumber sits before its first record, as on Kinesis: AT and
+    // AFTER it both begin at the first record, and it sorts below that record's number.
+    let shards = list_all_shards(&client, "s").await;
+    let start = shards[1].sequence_number_range().unwrap().starting_sequence_number().to_string();
+    assert_eq!(seq_cmp(&start, &seqs[0]), std::cmp::Ordering::Less);
+    for kind in [ShardIteratorType::AtSequenceNumber, ShardIteratorType::AfterSequenceNumber] {
+        let from_start = records(iterator(kind.clone(), Some(&start), None).await, None).await;
+        assert_eq!(datas(&from_start), (0..10).map(data_at).collect::<Vec<_>>(), "{kind:?}");
+    }
+    // The largest offset a number can name: nothing comes after it, refused rather than wrapped.
+    let last_possible = format!("{}{}", &seqs[0][..36], u64::MAX);
+    let past_everything = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id(shard_id(1))
+        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+        .starting_sequence_number(&last_possible)
+        .send()
+        .await;
+    assert_eq!(error_code(past_everything), "InvalidArgumentException");
+    // AT_TIMESTAMP in the future is refused with Kinesis's message.
+    let tomorrow =
+        DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 86_400);
+    let future = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id(shard_id(1))
+        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+        .timestamp(tomorrow)
+        .send()
+        .await
+        .expect_err("AT_TIMESTAMP tomorrow");
+    let future = future.into_service_error();
+    assert!(future.is_invalid_argument_exception(), "{future:?}");
+    assert!(
+        future.meta().message().unwrap_or("").starts_with(
+            "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis."
+        ),
+        "{future:?}"
+    );
     // A sequence number of shard 0 is refused on shard 1.
     let wrong_shard = client
         .get_shard_iterator()

@@ -4,7 +4,8 @@
 //! subscription, in order; a second subscription within 5 s refused with ResourceInUse; a
 //! consumer deregistered mid-stream ending its subscription with an error event; two consumers
 //! on one shard each receiving the full stream; a subscription ending cleanly at the end of its
-//! lifetime and a resubscription continuing after the last record.
+//! lifetime and a resubscription continuing after the last record (or, on an empty shard,
+//! after the shard's start); no continuation in the last event of a closed shard.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -493,6 +494,55 @@ async fn a_subscription_ends_cleanly_after_its_lifetime_and_resubscribing_contin
     assert_eq!(receive(&mut again, 5).await, expected("b", &second));
 }
 
+/// On an empty shard the continuation is the shard's start (its StartingSequenceNumber, below
+/// every record), so resubscribing after it, as the KCL does after every subscription, begins
+/// at the first record instead of skipping it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscribing_after_an_empty_shards_continuation_delivers_the_first_record() {
+    let server = Server::start(&["--subscription-lifetime-secs", "6"]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "early").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut output = subscribe_latest(&client, &consumer).await.expect("SubscribeToShard");
+    // The heartbeat (every 5 s) on the still-empty shard carries the continuation.
+    let mut continuation = None;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(15), output.event_stream.recv())
+            .await
+            .expect("the 6 s subscription ends within 15 s");
+        match event {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                assert!(e.records().is_empty(), "{e:?}");
+                continuation = Some(e.continuation_sequence_number().to_string());
+            }
+            Ok(Some(other)) => panic!("unexpected event {other:?}"),
+            Ok(None) => break,
+            Err(e) => panic!("the subscription failed: {e:?}"),
+        }
+    }
+    let continuation = continuation.expect("a heartbeat within the subscription's 6 s");
+    let shards = tests::list_all_shards(&client, "s").await;
+    let start = shards[0].sequence_number_range().unwrap().starting_sequence_number();
+    assert_eq!(continuation, start, "the continuation of an empty shard is its start");
+
+    let first = put_numbered(&client, "s", "a", 3).await;
+    let position = StartingPosition::builder()
+        .r#type(ShardIteratorType::AfterSequenceNumber)
+        .sequence_number(&continuation)
+        .build()
+        .unwrap();
+    let mut again = client
+        .subscribe_to_shard()
+        .consumer_arn(&consumer)
+        .shard_id(SHARD)
+        .starting_position(position)
+        .send()
+        .await
+        .expect("resubscribing after the continuation");
+    assert_eq!(receive(&mut again, 3).await, expected("a", &first), "record 0 included");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_each_receive_the_full_stream() {
     let server = Server::start(&[]);
@@ -703,7 +753,12 @@ async fn subscription_follows_child_shards_across_a_split() {
                 for r in e.records() {
                     got.push(String::from_utf8(r.data().as_ref().to_vec()).unwrap());
                 }
+                if e.child_shards().is_empty() {
+                    assert!(!e.continuation_sequence_number().is_empty(), "{e:?}");
+                }
                 if !e.child_shards().is_empty() {
+                    // No continuation at the shard's end (the KCL reads null as "shard ended").
+                    assert_eq!(e.continuation_sequence_number(), "", "{e:?}");
                     children = e.child_shards().iter().map(|c| c.shard_id().to_string()).collect();
                     for c in e.child_shards() {
                         assert_eq!(c.parent_shards(), [SHARD.to_string()]);
