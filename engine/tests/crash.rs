@@ -446,6 +446,45 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
 }
 
 #[test]
+fn records_recovery_makes_visible_survive_a_later_power_loss() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        for seed in 0..8 {
+            let storage = SimStorage::new();
+            let log = open(&storage, &clock, 1 << 20).await;
+            for i in 0..5u8 {
+                log.append(&[record("k", vec![i; 50])]).await.unwrap();
+            }
+            drop(log);
+            // Frames a process wrote but never synced (killed before its fdatasync): they are
+            // in the page cache, which a kill -9 does not lose.
+            let unsynced = ShardLog::open(
+                storage.clone(),
+                Rc::new(clock.clone()) as Rc<dyn Clock>,
+                PathBuf::from("/data/stream/shard"),
+                IDENTITY,
+                LogConfig { segment_bytes: 1 << 20, durability: Durability::Never },
+            )
+            .await
+            .unwrap();
+            for i in 5..9u8 {
+                unsynced.append(&[record("k", vec![i; 50])]).await.unwrap();
+            }
+            drop(unsynced);
+            // The restarted process recovers them and serves them to readers...
+            let log = open(&storage, &clock, 1 << 20).await;
+            assert_eq!(log.next_offset(), 9);
+            let seen = log.read(0, 100, usize::MAX).unwrap().records;
+            drop(log);
+            // ...so a power loss afterwards must not take them back.
+            let image = storage.crash_image(seed);
+            let log = open(&image, &clock, 1 << 20).await;
+            assert_eq!(log.read(0, 100, usize::MAX).unwrap().records, seen, "image {seed}");
+        }
+    });
+}
+
+#[test]
 fn bit_flip_in_a_frame_length_is_damage_not_a_torn_tail() {
     block_on(async {
         let clock = ManualClock::new(1_700_000_000_000);
