@@ -95,7 +95,21 @@ impl Controller {
     ) -> Result<(), ApiError> {
         catalog.version = self.catalog.borrow().version + 1;
         crate::failpoint::failpoint("catalog-before-persist");
-        persist(core, &catalog).await?;
+        if let Err(error) = persist(core, &catalog).await {
+            // Failing after the rename (syncing the directory) leaves the new catalog in place:
+            // then the change happened, and callers must not undo it. Otherwise the old file
+            // stands and the caller undoes (a reshard reopens its parents).
+            let on_disk = std::fs::read(core.config().data_dir.join(CATALOG_FILE))
+                .ok()
+                .and_then(|bytes| Catalog::from_json(&bytes).ok());
+            if on_disk.is_none_or(|c| c.version != catalog.version) {
+                return Err(error);
+            }
+            tracing::error!(
+                "catalog replaced, but its directory was not synced: {}",
+                error.message
+            );
+        }
         *self.catalog.borrow_mut() = catalog.clone();
         core.publish(Arc::new(catalog.clone())).await;
         core.metrics.set_streams(
@@ -190,8 +204,17 @@ async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiR
         },
         Request::RegisterStreamConsumer(r) => register_consumer(core, controller, r).await,
         Request::DeregisterStreamConsumer(r) => deregister_consumer(core, controller, r).await,
-        Request::SplitShard(r) => crate::reshard::split_shard(core, controller, r).await,
-        Request::MergeShards(r) => crate::reshard::merge_shards(core, controller, r).await,
+        // The autoscaler splits and merges on-demand streams through the same functions; a
+        // client may not ("only supported for the data streams with the provisioned capacity
+        // mode", ValidationException).
+        Request::SplitShard(r) => {
+            crate::reshard::require_provisioned(core, controller, &r.stream_ref()?, "SplitShard")?;
+            crate::reshard::split_shard(core, controller, r).await
+        }
+        Request::MergeShards(r) => {
+            crate::reshard::require_provisioned(core, controller, &r.stream_ref()?, "MergeShards")?;
+            crate::reshard::merge_shards(core, controller, r).await
+        }
         Request::UpdateShardCount(r) => {
             crate::reshard::update_shard_count(core, controller, r).await
         }
@@ -436,6 +459,8 @@ async fn remove_tags(
     keys: Vec<String>,
 ) -> ApiResult {
     let meta = master_stream(core, controller, stream)?;
+    // Keys are held to the tag character set here too, as Kinesis does.
+    ApiError::check_tag_characters(keys.iter().map(|k| (k, k)))?;
     let mut catalog = controller.snapshot();
     let tags = &mut catalog.streams.get_mut(&meta.name).expect("present").tags;
     for key in keys {
@@ -619,20 +644,35 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
     let arn = r.stream()?;
     let handle = stream_handle(core, &arn_ref(arn))?;
     let stream = handle.meta();
-    let limit = r.max_results.map_or(100, |m| m as usize);
+    // "If you specify a value greater than 100, at most 100 results are returned."
+    let limit = r.max_results.map_or(100, |m| m as usize).min(100);
+    // The token is "<position>\n<issued ms>": it expires after 300 seconds, as the model says.
     let skip = match &r.next_token {
-        Some(token) => spate_proto::base64::decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(ApiError::invalid_next_token)?,
+        Some(token) => {
+            let text = spate_proto::base64::decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(ApiError::invalid_next_token)?;
+            let (position, issued) =
+                text.split_once('\n').ok_or_else(ApiError::invalid_next_token)?;
+            let position: usize = position.parse().map_err(|_| ApiError::invalid_next_token())?;
+            let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
+            if core.now_ms() - issued > 300_000 {
+                return Err(ApiError::expired_next_token(format!(
+                    "The timestamp in the nextToken {token} is expired."
+                )));
+            }
+            position
+        }
         None => 0,
     };
     let all: Vec<out::Consumer> =
         stream.consumers.iter().map(|c| wire_consumer(core, stream, c)).collect();
     let page: Vec<out::Consumer> = all.iter().skip(skip).take(limit).cloned().collect();
-    let next_token = (skip + page.len() < all.len())
-        .then(|| spate_proto::base64::encode((skip + page.len()).to_string().as_bytes()));
+    let next_token = (skip + page.len() < all.len()).then(|| {
+        let text = format!("{}\n{}", skip + page.len(), core.now_ms());
+        spate_proto::base64::encode(text.as_bytes())
+    });
     Ok(spate_proto::to_json(&out::ListStreamConsumersOutput { consumers: page, next_token }))
 }
 

@@ -1,9 +1,20 @@
-//! Crash injection for tests: `SPATE_FAILPOINT=<name>` makes the process abort (as `kill -9`
-//! would stop it) when it reaches the named point. Unset, a failpoint is one cached load.
+//! Fault injection for tests: `SPATE_FAILPOINT=<name>` makes the process abort (as `kill -9`
+//! would stop it) when it reaches the named point; `SPATE_FAILPOINT=error-once:<name>` makes
+//! the named step fail (as an I/O error would) the first time it runs. Unset, a failpoint is
+//! one cached load.
 
 use std::sync::OnceLock;
 
 static FAILPOINT: OnceLock<Option<String>> = OnceLock::new();
+
+/// True, once, if `SPATE_FAILPOINT` is `error-once:<name>`: the caller fails this step.
+pub fn fails_once(name: &str) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
+    armed.as_deref().and_then(|a| a.strip_prefix("error-once:")) == Some(name)
+        && !FIRED.swap(true, Ordering::Relaxed)
+}
 
 /// Aborts the process if `SPATE_FAILPOINT` names this point.
 pub fn failpoint(name: &str) {

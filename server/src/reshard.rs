@@ -14,11 +14,11 @@
 
 use std::rc::Rc;
 
-use spate_proto::ApiError;
 use spate_proto::requests::{
     MergeShardsInput, SplitShardInput, UpdateShardCountInput, UpdateStreamModeInput,
 };
 use spate_proto::responses as out;
+use spate_proto::{ApiError, StreamRef};
 
 use crate::api::ApiResult;
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
@@ -150,34 +150,53 @@ pub async fn execute_plan(
     let mut catalog = base.clone();
     let meta = catalog.streams.get_mut(stream_name).expect("present");
     meta.status = StreamStatus::Active;
-    match result {
+    // Child indexes are used up even if the reshard fails: their directories may exist (startup
+    // removes them), so the next reshard must not open a leftover, possibly sealed, log.
+    let next = plan.children.iter().map(|c| c.index + 1).max().unwrap_or(meta.next_shard_index);
+    meta.next_shard_index = meta.next_shard_index.max(next);
+    let undo_catalog = catalog.clone();
+    let committed = match result {
         Ok(ends) => {
+            let meta = catalog.streams.get_mut(stream_name).expect("present");
             for (index, end) in ends {
                 let shard = meta.shards.iter_mut().find(|s| s.index == index).expect("present");
                 shard.ending_offset = Some(end);
                 shard.closed_ms = Some(now);
             }
-            let next =
-                plan.children.iter().map(|c| c.index + 1).max().unwrap_or(meta.next_shard_index);
-            meta.next_shard_index = meta.next_shard_index.max(next);
             meta.shards.extend(plan.children);
             // 4. The commit point.
-            let committed = controller.commit(core, catalog).await;
+            let committed = if crate::failpoint::fails_once("reshard-commit") {
+                Err(ApiError::internal("injected failure: reshard-commit"))
+            } else {
+                controller.commit(core, catalog).await
+            };
             crate::failpoint::failpoint("reshard-committed");
             committed
         }
-        Err(error) => {
-            // Undo: reopen any parent we sealed; the catalog never changed.
-            for &index in &plan.close {
-                let shard = stream.shard(index).expect("present");
-                let owner = shard.core % core.cores;
-                let incarnation = stream.incarnation;
+        Err(error) => Err(error),
+    };
+    if let Err(error) = committed {
+        // Undo: reopen every parent (sealed or not); the catalog on disk never changed (a
+        // failed commit leaves the old file: it is replaced by rename only after the new one
+        // is synced). Without this the parents would stay sealed, refusing writes, until a
+        // restart.
+        for &index in &plan.close {
+            let shard = stream.shard(index).expect("present");
+            let owner = shard.core % core.cores;
+            let incarnation = stream.incarnation;
+            let unsealed =
                 core.call(owner, |reply| Msg::Unseal { incarnation, shard: index, reply }).await;
+            if !matches!(unsealed, Some(Ok(()))) {
+                tracing::error!(
+                    shard = %catalog::shard_id(index),
+                    "could not reopen a parent after a failed reshard: {unsealed:?}"
+                );
             }
-            controller.publish_transient(core, catalog).await;
-            Err(error)
         }
+        controller.publish_transient(core, undo_catalog).await;
+        return Err(error);
     }
+    Ok(())
 }
 
 async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u64, ApiError> {
@@ -186,6 +205,23 @@ async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u6
         .await
         .unwrap_or_else(|| Err("core unavailable".into()))
         .map_err(|e| ApiError::internal(format!("sealing {}: {e}", catalog::shard_id(index))))
+}
+
+/// ValidationException for a client's SplitShard or MergeShards on an ON_DEMAND stream.
+pub fn require_provisioned(
+    core: &Rc<Core>,
+    controller: &Controller,
+    stream_ref: &StreamRef,
+    operation: &str,
+) -> Result<(), ApiError> {
+    let stream = master_stream(core, controller, stream_ref)?;
+    if stream.mode == StreamMode::OnDemand {
+        return Err(ApiError::validation(format!(
+            "{operation} is not supported for stream {} in ON_DEMAND capacity mode.",
+            stream.name
+        )));
+    }
+    Ok(())
 }
 
 pub async fn split_shard(
@@ -197,14 +233,12 @@ pub async fn split_shard(
     require_active(core, &stream)?;
     let parent = open_shard(core, &stream, &r.shard_to_split)?.clone();
     let account = &core.config().account_id;
-    let key: u128 = r.new_starting_hash_key.parse().map_err(|_| {
-        ApiError::invalid_argument(format!(
-            "NewStartingHashKey {} used in SplitShard() on shard {} in stream {} under account \
-             {account} is not a valid hash key.",
-            r.new_starting_hash_key, r.shard_to_split, stream.name
-        ))
-    })?;
-    if key <= parent.starting_hash_key || key >= parent.ending_hash_key {
+    // The key must exceed the shard's start by more than one and stay below its end (so each
+    // child gets at least two hash keys). A key past 2^128 - 1 is past every end.
+    let key: Option<u128> = r.new_starting_hash_key.parse().ok();
+    let key = key
+        .filter(|&k| k > parent.starting_hash_key.saturating_add(1) && k < parent.ending_hash_key);
+    let Some(key) = key else {
         return Err(ApiError::invalid_new_starting_hash_key(
             &r.new_starting_hash_key,
             &r.shard_to_split,
@@ -213,7 +247,7 @@ pub async fn split_shard(
             &parent.starting_hash_key.to_string(),
             &parent.ending_hash_key.to_string(),
         ));
-    }
+    };
     let catalog = controller.snapshot();
     check_shard_limits(core, &catalog, &stream, 1)?;
     let now = core.now_ms();

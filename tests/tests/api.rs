@@ -242,6 +242,10 @@ async fn stream_lifecycle_describe_list_retention_tags_limits() {
     assert_eq!(error_code(bad), "InvalidArgumentException");
     let bad = client.tag_resource().resource_arn(arn("alpha")).tags("k", "a\tb").send().await;
     assert_eq!(error_code(bad), "InvalidArgumentException");
+    let bad = client.remove_tags_from_stream().stream_name("alpha").tag_keys("bad!").send().await;
+    assert_eq!(error_code(bad), "InvalidArgumentException");
+    let bad = client.untag_resource().resource_arn(arn("alpha")).tag_keys("a\tb").send().await;
+    assert_eq!(error_code(bad), "InvalidArgumentException");
     let page = client.list_tags_for_stream().stream_name("alpha").limit(1).send().await.unwrap();
     assert_eq!(page.tags().len(), 1);
     assert_eq!(page.tags()[0].key(), "env");

@@ -447,6 +447,27 @@ async fn on_demand_streams_and_update_stream_mode() {
         .send()
         .await;
     assert_eq!(error_code(refused), "ValidationException");
+    // Nor SplitShard and MergeShards: the engine reshards ON_DEMAND streams itself.
+    let first = open[0];
+    let range = first.hash_key_range().unwrap();
+    let (start, end): (u128, u128) =
+        (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
+    let split = client
+        .split_shard()
+        .stream_name("od")
+        .shard_to_split(first.shard_id())
+        .new_starting_hash_key((start + (end - start) / 2).to_string())
+        .send()
+        .await;
+    assert_eq!(error_code(split), "ValidationException");
+    let merge = client
+        .merge_shards()
+        .stream_name("od")
+        .shard_to_merge(open[0].shard_id())
+        .adjacent_shard_to_merge(open[1].shard_id())
+        .send()
+        .await;
+    assert_eq!(error_code(merge), "ValidationException");
 
     let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/od";
     client
@@ -458,6 +479,24 @@ async fn on_demand_streams_and_update_stream_mode() {
         .expect("UpdateStreamMode PROVISIONED");
     wait_active(&client, "od").await;
     assert_eq!(mode(client.clone()).await, (Some(StreamMode::Provisioned), 4));
+    // NewStartingHashKey must exceed the shard's start by more than one and stay below its
+    // end; a key past 2^128 - 1 gets the same message.
+    for key in [start.to_string(), (start + 1).to_string(), end.to_string(), "9".repeat(39)] {
+        let split = client
+            .split_shard()
+            .stream_name("od")
+            .shard_to_split(first.shard_id())
+            .new_starting_hash_key(&key)
+            .send()
+            .await
+            .expect_err("a bad NewStartingHashKey");
+        let error = split.into_service_error();
+        assert!(error.is_invalid_argument_exception(), "{key}: {error:?}");
+        assert!(
+            error.meta().message().unwrap_or("").contains("is not both greater than one plus"),
+            "{key}: {error:?}"
+        );
+    }
     // Now a provisioned stream, its shard count can be updated.
     client
         .update_shard_count()

@@ -200,3 +200,61 @@ async fn crash_at_each_step_of_split_and_merge() {
         }
     }
 }
+
+/// A reshard whose catalog commit fails (an I/O error, injected once with
+/// `SPATE_FAILPOINT=error-once:reshard-commit`) is undone in the running server: the client gets
+/// an InternalFailure, the parent is writable again at once (not sealed until a restart), the
+/// stream is ACTIVE, and the next split works with fresh shard ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reshard_commit_reopens_the_parent() {
+    let dir = std::env::temp_dir().join(format!("spate-reshard-undo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut server = start(&dir, port, Some("error-once:reshard-commit"));
+    let c = client(port).await;
+    let stream = "undo";
+    c.create_stream().stream_name(stream).shard_count(2).send().await.unwrap();
+    let mut acked = HashMap::new();
+    put_some(&c, stream, "before", &mut acked).await;
+    let split = |c: Client| async move {
+        c.split_shard()
+            .stream_name(stream)
+            .shard_to_split("shardId-000000000000")
+            .new_starting_hash_key("85070591730234615865843651857942052864")
+            .send()
+            .await
+    };
+    let failed = split(c.clone()).await.expect_err("the injected commit failure");
+    assert_eq!(failed.raw_response().map(|r| r.status().as_u16()), Some(500), "{failed:?}");
+    let summary = c.describe_stream_summary().stream_name(stream).send().await.unwrap();
+    let summary = summary.stream_description_summary().unwrap();
+    assert_eq!(summary.stream_status().as_str(), "ACTIVE");
+    assert_eq!(summary.open_shard_count(), 2);
+    // Writes to the parent's range are accepted right away (40 keys cover both shards).
+    let started = Instant::now();
+    put_some(&c, stream, "after-failure", &mut acked).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "writes waited on a sealed parent");
+    split(c.clone()).await.expect("the second split");
+    let shards = c.list_shards().stream_name(stream).send().await.unwrap();
+    let ids: Vec<&str> = shards.shards().iter().map(|s| s.shard_id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "shardId-000000000000",
+            "shardId-000000000001",
+            "shardId-000000000004",
+            "shardId-000000000005"
+        ],
+        "the failed split's child ids (2, 3) are not reused"
+    );
+    put_some(&c, stream, "after-split", &mut acked).await;
+    let all = read_all(&c, stream).await;
+    for (data, (shard, seq)) in &acked {
+        let got = all.get(&(shard.clone(), seq.clone()));
+        assert_eq!(got, Some(data), "lost {}", String::from_utf8_lossy(data));
+    }
+    assert_eq!(all.len(), acked.len(), "unexpected extra records");
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
