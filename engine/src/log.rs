@@ -606,10 +606,31 @@ impl<S: Storage> ShardLog<S> {
         Ok(())
     }
 
+    /// Zeroes what a failed write may have left after the active segment's last frame, so that
+    /// no frame whose append was reported failed can become durable behind a seal or a roll
+    /// (recovery would otherwise find it valid past the segment's end). The flush leader's
+    /// next write does the same (`dirty_until`); a seal or roll ends writes to the segment, so
+    /// they do it here. Only the leader calls this.
+    async fn clear_failed_write(&self) -> Result<()> {
+        let (file, from, until) = {
+            let inner = self.inner.borrow();
+            match inner.segments.last() {
+                Some(active) if inner.dirty_until > active.end_position => {
+                    (active.file.clone(), active.end_position, inner.dirty_until)
+                }
+                _ => return Ok(()),
+            }
+        };
+        file.write_at(from, vec![0; (until - from) as usize]).await?;
+        self.inner.borrow_mut().dirty_until = 0;
+        Ok(())
+    }
+
     /// Seals the active segment (sync, index seal entry) and starts a new one whose first
     /// offset is the next offset. Only the flush leader (or `seal`/retention holding the leader
     /// role) calls this.
     async fn roll(&self) -> Result<()> {
+        self.clear_failed_write().await?;
         let (first_offset, previous) = {
             let inner = self.inner.borrow();
             let previous = inner.segments.last().map(|s| {
@@ -747,6 +768,7 @@ impl<S: Storage> ShardLog<S> {
         let _ = self.flush_to(target, generation).await;
         self.lead().await;
         let result = async {
+            self.clear_failed_write().await?;
             let end = self.inner.borrow().visible_next;
             let file = self.inner.borrow().segments.last().map(|s| s.file.clone());
             if let Some(file) = file {

@@ -286,6 +286,8 @@ struct SimFs {
     crash_at_operation: Option<u64>,
     crashed: bool,
     disk_full: bool,
+    /// File syncs that fail (EIO, nothing made durable) before syncs work again.
+    failing_syncs: u32,
     syncs: u64,
     /// Makes every sync yield to the executor once, so concurrent appends can pile up behind
     /// it (tests of group commit).
@@ -348,6 +350,11 @@ impl SimStorage {
 
     pub fn set_yield_on_sync(&self, yield_on_sync: bool) {
         self.fs.borrow_mut().yield_on_sync = yield_on_sync;
+    }
+
+    /// The next `n` file syncs fail with EIO and make nothing durable (a disk error, not a crash).
+    pub fn fail_next_syncs(&self, n: u32) {
+        self.fs.borrow_mut().failing_syncs = n;
     }
 
     pub fn set_disk_full(&self, full: bool) {
@@ -536,6 +543,13 @@ impl StorageFile for SimFile {
             YieldOnce(false).await;
         }
         self.fs.borrow_mut().operation(false)?;
+        {
+            let mut fs = self.fs.borrow_mut();
+            if fs.failing_syncs > 0 {
+                fs.failing_syncs -= 1;
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+        }
         self.fs.borrow_mut().syncs += 1;
         let mut file = self.data.borrow_mut();
         file.durable = file.current.clone();

@@ -264,6 +264,28 @@ fn retention_frees_space_on_a_full_disk() {
 }
 
 #[test]
+fn a_failed_appends_frame_does_not_survive_a_seal() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        for i in 0..3u8 {
+            log.append(&[record("k", vec![i; 50])]).await.unwrap();
+        }
+        // The write reaches the page cache, the fdatasync fails: the append is reported failed.
+        storage.fail_next_syncs(1);
+        assert!(log.append(&[record("k", b"failed".to_vec())]).await.is_err());
+        // A reshard seals the shard right away (no later write cleans the failed bytes).
+        assert_eq!(log.seal().await.unwrap(), 3);
+        drop(log);
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.sealed(), Some(3));
+        assert_eq!(log.next_offset(), 3, "the failed append's frame is no record");
+        assert_eq!(log.read(0, 100, usize::MAX).unwrap().records.len(), 3);
+    });
+}
+
+#[test]
 fn concurrent_appends_share_one_sync() {
     run_local(async {
         let clock = ManualClock::new(1_700_000_000_000);
