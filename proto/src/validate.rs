@@ -894,6 +894,40 @@ fn parse_input<T: DeserializeOwned>(
 // Entry point
 // ---------------------------------------------------------------------------------------------
 
+/// Most JSON values (objects, arrays and the members and elements in them) a request may hold
+/// to be parsed into a `serde_json::Value`. The largest valid request, PutRecords with 500
+/// entries of three members each, has about 3,000.
+pub const JSON_ELEMENTS_MAX: usize = 16_384;
+
+/// Whether `body` has at most `max` values, counting `{`, `[`, `,` and `:` outside strings
+/// (an over-count of nothing: every element but the first of a container follows a comma).
+/// One pass, no allocation; malformed JSON is left to the parser.
+pub fn json_elements_within(body: &[u8], max: usize) -> bool {
+    let (mut count, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' | b',' | b':' => {
+                    count += 1;
+                    if count > max {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    true
+}
+
 /// Parses and validates a request body for `operation` (the part of `X-Amz-Target` after
 /// `Kinesis_20131202.`). Never panics; every malformed input yields the `ApiError` AWS would
 /// send. See the module docs for the order of checks.
@@ -907,6 +941,12 @@ pub fn parse_request(operation: &str, body: &[u8]) -> Result<Request, ApiError> 
     }
     if let Some(request) = op.and_then(|op| fast_path(op, body)) {
         return Ok(request);
+    }
+    // A `Value` costs tens of bytes per element: bound the elements before building one, so a
+    // 16 MiB body of `[0,0,...]` or `[{},{},...]` cannot take gigabytes.
+    // Refused as AWS refuses a body it cannot parse: a bare SerializationException.
+    if !json_elements_within(body, JSON_ELEMENTS_MAX) {
+        return Err(ser(""));
     }
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return Err(ser(""));

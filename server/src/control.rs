@@ -657,7 +657,8 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
                 text.split_once('\n').ok_or_else(ApiError::invalid_next_token)?;
             let position: usize = position.parse().map_err(|_| ApiError::invalid_next_token())?;
             let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
-            if core.now_ms() - issued > 300_000 {
+            // Saturating: the token is the client's to forge (i64::MIN must not overflow).
+            if core.now_ms().saturating_sub(issued) > 300_000 {
                 return Err(ApiError::expired_next_token(format!(
                     "The timestamp in the nextToken {token} is expired."
                 )));

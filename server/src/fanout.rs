@@ -280,6 +280,41 @@ async fn send(events: &mut mpsc::Sender<Bytes>, message: Bytes) -> bool {
 }
 
 impl Pusher {
+    /// Whether the subscription must end now: cancelled (deregistered, deleted, replaced), past
+    /// its lifetime, shutting down, or its shard's log closed.
+    fn must_stop(&self, deadline: std::time::Instant) -> bool {
+        self.cancelled.get().is_some()
+            || std::time::Instant::now() >= deadline
+            || self.core.shutdown.is_triggered()
+            || self.owned.log.is_closed()
+    }
+
+    /// `send`, but a subscriber that stops reading cannot hold the pusher (and the events
+    /// queued for it) past the moment the subscription must end: the wait for room is checked
+    /// against `must_stop` every second. False if the event was not sent.
+    async fn send_until(
+        &self,
+        events: &mut mpsc::Sender<Bytes>,
+        message: Bytes,
+        deadline: std::time::Instant,
+    ) -> bool {
+        loop {
+            let ready = futures_lite::future::or(
+                async { Some(futures_lite::future::poll_fn(|cx| events.poll_ready(cx)).await) },
+                async {
+                    glommio::timer::sleep(Duration::from_secs(1)).await;
+                    None
+                },
+            )
+            .await;
+            match ready {
+                Some(ready) => return ready.is_ok() && events.start_send(message).is_ok(),
+                None if self.must_stop(deadline) => return false,
+                None => {}
+            }
+        }
+    }
+
     async fn run(self, mut offset: u64, mut events: mpsc::Sender<Bytes>) {
         let core = &self.core;
         let log = &self.owned.log;
@@ -309,7 +344,11 @@ impl Pusher {
                         ),
                         _ => format!("Stream {} was deleted.", self.stream_name),
                     });
-                    send(&mut events, eventstream::encode_error(&error)).await;
+                    // A second's grace for the error event: the subscriber may be reading.
+                    let grace = std::time::Instant::now() + Duration::from_secs(1);
+                    let stop = self.cancelled.take();
+                    self.send_until(&mut events, eventstream::encode_error(&error), grace).await;
+                    self.cancelled.set(stop);
                 }
                 break;
             }
@@ -328,11 +367,8 @@ impl Pusher {
                 match log.read(offset, engine::limits::GET_RECORDS_COUNT_MAX, EVENT_BYTES_MAX) {
                     Ok(batch) => batch,
                     Err(e) => {
-                        send(
-                            &mut events,
-                            eventstream::encode_error(&ApiError::internal(e.to_string())),
-                        )
-                        .await;
+                        let error = eventstream::encode_error(&ApiError::internal(e.to_string()));
+                        self.send_until(&mut events, error, deadline).await;
                         break;
                     }
                 };
@@ -404,7 +440,10 @@ impl Pusher {
                     millis_behind_latest,
                     child_shards,
                 };
-                if !send(&mut events, eventstream::encode_subscribe_event(&event)).await {
+                if !self
+                    .send_until(&mut events, eventstream::encode_subscribe_event(&event), deadline)
+                    .await
+                {
                     break;
                 }
                 last_event = std::time::Instant::now();

@@ -992,6 +992,16 @@ fn raw_http_protocol_errors_and_request_ids() {
     assert_eq!(missing.json()["__type"], "ResourceNotFoundException");
     check_id(&missing);
 
+    // A forged ListShards token whose issue time is i64::MIN: expired, not an overflow.
+    let list_shards = target("ListShards");
+    let headers_shards = [json[0], ("X-Amz-Target", list_shards.as_str())];
+    let forged = base64_of(b"s\n1\n0\n-9223372036854775808\n");
+    let body = format!(r#"{{"NextToken":"{forged}"}}"#);
+    let expired = raw_request(addr, "POST", "/", &headers_shards, body.as_bytes()).unwrap();
+    assert_eq!(expired.status, 400);
+    assert_eq!(expired.json()["__type"], "ExpiredNextTokenException");
+    check_id(&expired);
+
     let health = raw_request(addr, "GET", "/health", &[], b"").unwrap();
     assert_eq!(health.status, 200);
     check_id(&health);
@@ -1791,4 +1801,22 @@ fn wrong_values_in_every_member_get_kinesis_errors_never_a_failure_inside() {
     }
     let log = server.log_tail();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Standard base64 with padding (test-side, independent of the server's encoder).
+fn base64_of(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

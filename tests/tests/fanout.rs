@@ -543,6 +543,50 @@ async fn resubscribing_after_an_empty_shards_continuation_delivers_the_first_rec
     assert_eq!(receive(&mut again, 3).await, expected("a", &first), "record 0 included");
 }
 
+/// A subscriber that never reads still has its subscription ended at the end of its lifetime:
+/// the pusher, blocked waiting for room for the next event, gives up then (and frees what it
+/// holds) instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_ended_at_its_lifetime() {
+    let server = Server::start(&["--quotas", "off", "--subscription-lifetime-secs", "2"]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let stalled = register(&client, "s", "stalled").await;
+    wait_consumer_active(&client, &stalled).await;
+    let _never_read = subscribe_latest(&client, &stalled).await.expect("subscribe");
+    // 32 MiB: far more than the event channel, HTTP/2 windows and socket buffers hold.
+    let record = vec![b'x'; 64 << 10];
+    for _ in 0..32 {
+        let entries: Vec<PutRecordsRequestEntry> = (0..16)
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(format!("k{i}"))
+                    .data(Blob::new(record.clone()))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = client.put_records().stream_name("s").set_records(Some(entries)).send().await;
+        assert_eq!(out.expect("put").failed_record_count(), Some(0));
+    }
+    let active = || {
+        let metrics = tests::raw_request(server.addr(), "GET", "/metrics", &[], b"").unwrap();
+        let text = String::from_utf8(metrics.body).unwrap();
+        text.lines()
+            .find(|l| {
+                l.starts_with("spate_consumer_subscription_active")
+                    && l.contains("consumer=\"stalled\"")
+            })
+            .map(|l| l.ends_with(" 1"))
+            .expect("the stalled consumer's gauge")
+    };
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while active() {
+        assert!(Instant::now() < deadline, "the stalled subscription outlived its 2 s by 6 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_each_receive_the_full_stream() {
     let server = Server::start(&[]);

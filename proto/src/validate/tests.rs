@@ -928,3 +928,32 @@ fn shard_filter_and_retention_rules() {
          hours) is too long."
     );
 }
+
+#[test]
+fn json_values_are_counted_outside_strings_and_bounded() {
+    assert!(json_elements_within(br#"{"a":[1,2,"x,y:{["]}"#, 5));
+    assert!(!json_elements_within(br#"{"a":[1,2,"x,y:{["]}"#, 4));
+    assert!(
+        json_elements_within(br#"{"a":"\"[,{"}"#, 2),
+        "an escaped quote does not end the string"
+    );
+    assert!(!json_elements_within(br#"{"a":"\\",[,{]}"#, 3), "an escaped backslash does");
+
+    // A body of many tiny values is refused before it is built into a `Value`.
+    let zeros = vec!["0"; 20_000].join(",");
+    let body = format!(r#"{{"Limit":[{zeros}]}}"#);
+    assert!(!json_elements_within(body.as_bytes(), JSON_ELEMENTS_MAX));
+    assert_eq!(serialization("ListStreams", &body), "");
+    let objects = vec!["{}"; 20_000].join(",");
+    assert_eq!(serialization("Frobnicate", &format!("[{objects}]")), "");
+
+    // The largest valid request still takes the general path: 500 entries with an extra
+    // member the fast path declines.
+    let entry = r#"{"Data":"AA==","PartitionKey":"k","ExplicitHashKey":"1","Extra":1}"#;
+    let records = vec![entry; 500].join(",");
+    let body = format!(r#"{{"StreamName":"s","Records":[{records}]}}"#);
+    match parse_request("PutRecords", body.as_bytes()) {
+        Ok(Request::PutRecords(r)) => assert_eq!(r.records.len(), 500),
+        other => panic!("{other:?}"),
+    }
+}
