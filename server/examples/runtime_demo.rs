@@ -38,13 +38,15 @@ async fn handle(
             let body = http::stream_body_until(http::receiver_stream(receiver), &shutdown);
             Response::new(body)
         }
-        "/echo" => match http::read_body_limited(request.into_body(), 16).await {
-            Ok(bytes) => Response::new(http::full(bytes)),
-            Err(error) => Response::builder()
-                .status(413)
-                .body(http::full(format!("{error}\n")))
-                .expect("valid response"),
-        },
+        "/echo" => {
+            match http::read_body_limited(request.into_body(), 16, http::BODY_STALL_TIMEOUT).await {
+                Ok(bytes) => Response::new(http::full(bytes)),
+                Err(error) => Response::builder()
+                    .status(413)
+                    .body(http::full(format!("{error}\n")))
+                    .expect("valid response"),
+            }
+        }
         "/slow" => {
             glommio::timer::sleep(Duration::from_secs(2)).await;
             Response::new(http::full(format!("slow hello from core {core}\n")))

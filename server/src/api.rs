@@ -76,7 +76,12 @@ pub async fn handle_http(core: Rc<Core>, request: Request<Incoming>) -> Response
         core.metrics.request(metric_operation(&operation), error.type_name(), 0.0);
         return json(400, error.to_json(), &request_id);
     }
-    let body = match read_body_limited(request.into_body(), REQUEST_BODY_BYTES_MAX).await {
+    let body = read_body_limited(
+        request.into_body(),
+        REQUEST_BODY_BYTES_MAX,
+        crate::http::BODY_STALL_TIMEOUT,
+    );
+    let body = match body.await {
         Ok(body) => body,
         Err(BodyError::TooLarge { .. }) => {
             let error = ApiError::validation(format!(
@@ -89,6 +94,14 @@ pub async fn handle_http(core: Rc<Core>, request: Request<Incoming>) -> Response
         Err(BodyError::Read(_)) => {
             let error = ApiError::serialization("Could not read the request body");
             return json(400, error.to_json(), &request_id);
+        }
+        Err(BodyError::Stalled) => {
+            let error = ApiError::serialization(format!(
+                "No part of the request body arrived for {} seconds",
+                crate::http::BODY_STALL_TIMEOUT.as_secs()
+            ));
+            core.metrics.request(metric_operation(&operation), error.type_name(), 0.0);
+            return json(408, error.to_json(), &request_id);
         }
     };
     if operation == "SubscribeToShard" {

@@ -120,7 +120,17 @@ pub enum BodyError {
     TooLarge { limit_bytes: usize },
     /// The connection failed or the client aborted while sending the body.
     Read(hyper::Error),
+    /// No byte of the body arrived within the stall timeout (`BODY_STALL_TIMEOUT`).
+    Stalled,
 }
+
+/// Longest wait for the next piece of a request body (like nginx's `client_body_timeout`): a
+/// client that sends a body a byte a minute must not hold a connection and its buffer forever.
+pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest a response write may wait for the client to take bytes: a client that never reads
+/// its response (a 13 MB GetRecords page) must not pin it in memory forever.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +139,7 @@ impl fmt::Display for BodyError {
                 write!(f, "request body exceeds the limit of {limit_bytes} bytes")
             }
             BodyError::Read(error) => write!(f, "reading the request body failed: {error}"),
+            BodyError::Stalled => write!(f, "the request body stalled"),
         }
     }
 }
@@ -136,7 +147,7 @@ impl fmt::Display for BodyError {
 impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BodyError::TooLarge { .. } => None,
+            BodyError::TooLarge { .. } | BodyError::Stalled => None,
             BodyError::Read(error) => Some(error),
         }
     }
@@ -146,7 +157,11 @@ impl std::error::Error for BodyError {
 /// declared Content-Length exceeds `limit`, and as soon as the received bytes exceed it, so no
 /// more than `limit` bytes (plus one frame) are ever buffered. A body that arrives in one frame
 /// is returned without copying.
-pub async fn read_body_limited(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub async fn read_body_limited(
+    mut body: Incoming,
+    limit: usize,
+    stall_timeout: Duration,
+) -> Result<Bytes, BodyError> {
     let too_large = || BodyError::TooLarge { limit_bytes: limit };
     let hint: SizeHint = hyper::body::Body::size_hint(&body);
     if hint.lower() > limit as u64 {
@@ -155,7 +170,14 @@ pub async fn read_body_limited(mut body: Incoming, limit: usize) -> Result<Bytes
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
     let mut received: usize = 0;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = futures_lite::future::or(async { Some(body.frame().await) }, async {
+            glommio::timer::sleep(stall_timeout).await;
+            None
+        })
+        .await;
+        let Some(next) = next else { return Err(BodyError::Stalled) };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(BodyError::Read)?;
         let Ok(chunk) = frame.into_data() else { continue }; // Trailers are ignored.
         if chunk.is_empty() {
@@ -299,6 +321,10 @@ const H2_PREFACE_BYTES: usize = 24;
 pub struct Io {
     stream: TcpStream,
     first_bytes: Option<FirstBytesDeadline>,
+    /// How long writes may stay pending (see `WRITE_STALL_TIMEOUT`), and the timer armed
+    /// while they do.
+    write_stall_timeout: Duration,
+    write_stall: Option<glommio::timer::Timer>,
     /// Reused buffer for gathered writes (at most `GATHER_BYTES_MAX`).
     gather: Vec<u8>,
 }
@@ -313,12 +339,42 @@ impl Io {
     /// Wraps `stream`. When `first_bytes_timeout` is set, reads fail with `TimedOut` if the
     /// first 24 bytes (enough for protocol detection) do not arrive in time. Must be called on
     /// a glommio executor.
-    pub fn new(stream: TcpStream, first_bytes_timeout: Option<Duration>) -> Io {
+    pub fn new(
+        stream: TcpStream,
+        first_bytes_timeout: Option<Duration>,
+        write_stall_timeout: Duration,
+    ) -> Io {
         let first_bytes = first_bytes_timeout.map(|timeout| FirstBytesDeadline {
             bytes_remaining: H2_PREFACE_BYTES,
             timer: glommio::timer::Timer::new(timeout),
         });
-        Io { stream, first_bytes, gather: Vec::new() }
+        Io { stream, first_bytes, write_stall_timeout, write_stall: None, gather: Vec::new() }
+    }
+}
+
+impl Io {
+    /// Passes a write's result through, failing it with `TimedOut` once writes have been
+    /// pending (no byte taken by the client) for `WRITE_STALL_TIMEOUT`; hyper then closes the
+    /// connection and drops the response.
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.write_stall = None;
+            return result;
+        }
+        let timeout = self.write_stall_timeout;
+        let timer = self.write_stall.get_or_insert_with(|| glommio::timer::Timer::new(timeout));
+        if Pin::new(timer).poll(cx).is_ready() {
+            self.write_stall = None;
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no response bytes in time",
+            )));
+        }
+        Poll::Pending
     }
 }
 
@@ -382,7 +438,9 @@ impl hyper::rt::Write for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch_write(cx, result)
     }
 
     /// Saying yes here switches hyper's HTTP/1 writer from copying every body into one
@@ -404,7 +462,8 @@ impl hyper::rt::Write for Io {
         let mut pieces = bufs.iter().filter(|b| !b.is_empty());
         let Some(first) = pieces.next() else { return Poll::Ready(Ok(0)) };
         if first.len() >= GATHER_BYTES_MAX || bufs.len() == 1 {
-            return Pin::new(&mut this.stream).poll_write(cx, first);
+            let result = Pin::new(&mut this.stream).poll_write(cx, first);
+            return this.watch_write(cx, result);
         }
         // Written bytes count from the start of `bufs`, and the gathered bytes are a prefix of
         // their concatenation, so a short write reports correctly.
@@ -417,7 +476,8 @@ impl hyper::rt::Write for Io {
             }
             this.gather.extend_from_slice(&piece[..piece.len().min(room)]);
         }
-        Pin::new(&mut this.stream).poll_write(cx, &this.gather)
+        let result = Pin::new(&mut this.stream).poll_write(cx, &this.gather);
+        this.watch_write(cx, result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -551,6 +611,8 @@ pub struct ServeOptions {
     pub connections_max: usize,
     /// How long a graceful shutdown waits for in-flight requests before closing connections.
     pub shutdown_timeout: Duration,
+    /// A response write that the client takes no byte of for this long closes the connection.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -562,6 +624,7 @@ impl Default for ServeOptions {
             h2_streams_concurrent_max: 256,
             connections_max: 4096,
             shutdown_timeout: Duration::from_secs(10),
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -624,7 +687,7 @@ pub async fn serve_with<H, F>(
             tracing::debug!(%error, "set_nodelay failed");
         }
         let peer = stream.peer_addr().ok();
-        let io = Io::new(stream, Some(options.header_read_timeout));
+        let io = Io::new(stream, Some(options.header_read_timeout), options.write_stall_timeout);
         let guard = ConnectionGuard::new(&tracker);
         let builder = Rc::clone(&builder);
         let handler = handler.clone();
@@ -802,7 +865,7 @@ mod tests {
     #[test]
     fn serves_http1_limits_bodies_and_shuts_down() {
         let handler = |request: Request<Incoming>| async move {
-            match read_body_limited(request.into_body(), 8).await {
+            match read_body_limited(request.into_body(), 8, BODY_STALL_TIMEOUT).await {
                 Ok(body) => Response::new(full(body)),
                 Err(error) => {
                     Response::builder().status(413).body(full(error.to_string())).expect("response")
@@ -876,6 +939,65 @@ mod tests {
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         let read = stuck.read(&mut buffer).unwrap_or(0);
         assert_eq!(read, 0, "the stuck request got no response");
+    }
+
+    /// A body that stops arriving fails with `Stalled` after the stall timeout (not before),
+    /// and the handler can answer.
+    #[test]
+    fn a_stalled_request_body_times_out() {
+        let handler = |request: Request<Incoming>| async move {
+            match read_body_limited(request.into_body(), 1 << 20, Duration::from_millis(400)).await
+            {
+                Ok(_) => Response::new(empty()),
+                Err(BodyError::Stalled) => {
+                    Response::builder().status(408).body(empty()).expect("response")
+                }
+                Err(other) => panic!("{other}"),
+            }
+        };
+        let (address, stop_sender, server) = start_server(handler, ServeOptions::default());
+        let started = Instant::now();
+        let response = http_exchange(
+            address,
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nConnection: close\r\n\r\nonly ten.",
+        );
+        let elapsed = started.elapsed();
+        assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+        assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        stop_sender.send(()).expect("stop");
+        server.join().expect("server thread");
+    }
+
+    /// A client that never reads its (large) response: the write stalls, and after the
+    /// write-stall timeout the connection is closed and the rest of the response dropped.
+    #[test]
+    fn a_response_the_client_never_reads_is_dropped() {
+        const LEN: usize = 256 << 20;
+        let handler =
+            |_request: Request<Incoming>| async move { Response::new(full(vec![b'x'; LEN])) };
+        let options = ServeOptions {
+            write_stall_timeout: Duration::from_millis(400),
+            ..ServeOptions::default()
+        };
+        let (address, stop_sender, server) = start_server(handler, options);
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").expect("write");
+        // Read nothing until the server has given up.
+        std::thread::sleep(Duration::from_secs(2));
+        let mut received = 0usize;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+        }
+        assert!(received > 0, "part of the response was sent");
+        assert!(received < LEN, "the whole {LEN}-byte response was held for a stalled client");
+        stop_sender.send(()).expect("stop");
+        server.join().expect("server thread");
     }
 
     /// hyper's `header_read_timeout` runs on `CoreTimer`: a connection whose request head
