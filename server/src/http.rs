@@ -171,12 +171,20 @@ pub async fn read_body_limited(
     let mut joined: Option<BytesMut> = None;
     let mut received: usize = 0;
     loop {
-        let next = futures_lite::future::or(async { Some(body.frame().await) }, async {
-            glommio::timer::sleep(stall_timeout).await;
-            None
-        })
-        .await;
-        let Some(next) = next else { return Err(BodyError::Stalled) };
+        // A frame already buffered is taken without arming a timer (the common case: a small
+        // body arrives with its head), so the stall timeout costs nothing per request.
+        let mut frame = std::pin::pin!(body.frame());
+        let next = match futures_lite::future::poll_once(&mut frame).await {
+            Some(next) => next,
+            None => {
+                let waited = futures_lite::future::or(async { Some(frame.await) }, async {
+                    glommio::timer::sleep(stall_timeout).await;
+                    None
+                })
+                .await;
+                waited.ok_or(BodyError::Stalled)?
+            }
+        };
         let Some(frame) = next else { break };
         let frame = frame.map_err(BodyError::Read)?;
         let Ok(chunk) = frame.into_data() else { continue }; // Trailers are ignored.
