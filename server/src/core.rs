@@ -650,7 +650,12 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
     )
     .await;
     // Shutdown barrier: peers may still be finishing requests routed to this core's shards.
-    all_cores_reach(&shared.drained, cores, Some(shared.config.shutdown_timeout)).await;
+    // A busy peer arrives up to the shutdown timeout plus the forced-close wait after an idle
+    // one, so this core waits at least that long (plus a margin) before closing its logs; the
+    // bound only matters for a peer that never arrives.
+    let longest_peer =
+        shared.config.shutdown_timeout + crate::http::FORCED_CLOSE_WAIT + Duration::from_secs(1);
+    all_cores_reach(&shared.drained, cores, Some(longest_peer)).await;
     // Drain: close every log (flush + sync).
     let owned: Vec<Rc<OwnedShard>> = core.shards.borrow().values().cloned().collect();
     for shard in owned {

@@ -638,7 +638,7 @@ impl Default for ServeOptions {
 }
 
 /// After the shutdown timeout, connections are dropped; this bounds the wait for their tasks.
-const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
+pub const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Pause after a failed accept (for example EMFILE), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
