@@ -506,17 +506,24 @@ fn records_recovery_makes_visible_survive_a_later_power_loss() {
     });
 }
 
+/// A closed log of ten acknowledged records (key "key", 100 bytes of `i` each, so 135-byte
+/// frames from byte 64) in one segment; returns its clock, storage and segment path.
+async fn ten_frames_of_100_bytes() -> (ManualClock, SimStorage, PathBuf) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let storage = SimStorage::new();
+    let log = open(&storage, &clock, 1 << 20).await;
+    for i in 0..10u8 {
+        log.append(&[record("key", vec![i; 100])]).await.unwrap();
+    }
+    drop(log);
+    let path = segment_paths(&storage).pop().unwrap();
+    (clock, storage, path)
+}
+
 #[test]
 fn bit_flip_in_a_frame_length_is_damage_not_a_torn_tail() {
     block_on(async {
-        let clock = ManualClock::new(1_700_000_000_000);
-        let storage = SimStorage::new();
-        let log = open(&storage, &clock, 1 << 20).await;
-        for i in 0..10u8 {
-            log.append(&[record("key", vec![i; 100])]).await.unwrap();
-        }
-        drop(log);
-        let path = segment_paths(&storage).pop().unwrap();
+        let (clock, storage, path) = ten_frames_of_100_bytes().await;
         // Frames are 135 bytes from byte 64. Flip a bit in the length field of offset 1: the
         // length no longer says where offset 2 starts, and no index point lies past it.
         storage.flip_bit(&path, 64 + 135 + 1, 3);
@@ -536,14 +543,7 @@ fn bit_flip_in_a_frame_length_is_damage_not_a_torn_tail() {
 #[test]
 fn bit_flip_in_the_active_segment_is_damage_not_a_torn_tail() {
     block_on(async {
-        let clock = ManualClock::new(1_700_000_000_000);
-        let storage = SimStorage::new();
-        let log = open(&storage, &clock, 1 << 20).await;
-        for i in 0..10u8 {
-            log.append(&[record("key", vec![i; 100])]).await.unwrap();
-        }
-        drop(log);
-        let path = segment_paths(&storage).pop().unwrap();
+        let (clock, storage, path) = ten_frames_of_100_bytes().await;
         // Flip a bit in the data of the first frame; nine acknowledged frames follow it.
         storage.flip_bit(&path, 64 + 32 + 3 + 10, 2);
         let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;

@@ -870,11 +870,24 @@ fn list_streams(core: &Rc<Core>, r: ListStreamsInput) -> ApiResult {
     }))
 }
 
-fn encode_token(text: &str) -> String {
+pub(crate) fn encode_token(text: &str) -> String {
     spate_proto::base64::encode(text.as_bytes())
 }
 
-fn decode_token(token: &str) -> Option<String> {
+/// A NextToken's issue time (`issued`, ms, from the decoded token) is at most 300 seconds
+/// ago, as the model says of ListShards and ListStreamConsumers tokens.
+pub(crate) fn check_token_age(core: &Core, token: &str, issued: &str) -> Result<(), ApiError> {
+    let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
+    // Saturating: the token is the client's to forge (i64::MIN must not overflow).
+    if core.now_ms().saturating_sub(issued) > 300_000 {
+        return Err(ApiError::expired_next_token(format!(
+            "The timestamp in the nextToken {token} is expired."
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn decode_token(token: &str) -> Option<String> {
     spate_proto::base64::decode(token).ok().and_then(|b| String::from_utf8(b).ok())
 }
 
@@ -894,13 +907,7 @@ fn list_shards(core: &Rc<Core>, r: ListShardsInput) -> ApiResult {
             let [name, incarnation, last, issued, filter] = parts[..] else {
                 return Err(ApiError::invalid_next_token());
             };
-            let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
-            // Saturating: the token is the client's to forge (i64::MIN must not overflow).
-            if core.now_ms().saturating_sub(issued) > 300_000 {
-                return Err(ApiError::expired_next_token(format!(
-                    "The timestamp in the nextToken {token} is expired."
-                )));
-            }
+            check_token_age(core, token, issued)?;
             let filter: Option<ShardFilter> = match filter {
                 "" => None,
                 json => {

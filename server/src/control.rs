@@ -208,11 +208,13 @@ async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiR
         // client may not ("only supported for the data streams with the provisioned capacity
         // mode", ValidationException).
         Request::SplitShard(r) => {
-            crate::reshard::require_provisioned(core, controller, &r.stream_ref()?, "SplitShard")?;
+            let stream = master_stream(core, controller, &r.stream_ref()?)?;
+            crate::reshard::require_provisioned(&stream, "SplitShard")?;
             crate::reshard::split_shard(core, controller, r).await
         }
         Request::MergeShards(r) => {
-            crate::reshard::require_provisioned(core, controller, &r.stream_ref()?, "MergeShards")?;
+            let stream = master_stream(core, controller, &r.stream_ref()?)?;
+            crate::reshard::require_provisioned(&stream, "MergeShards")?;
             crate::reshard::merge_shards(core, controller, r).await
         }
         Request::UpdateShardCount(r) => {
@@ -649,20 +651,11 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
     // The token is "<position>\n<issued ms>": it expires after 300 seconds, as the model says.
     let skip = match &r.next_token {
         Some(token) => {
-            let text = spate_proto::base64::decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(ApiError::invalid_next_token)?;
+            let text = crate::api::decode_token(token).ok_or_else(ApiError::invalid_next_token)?;
             let (position, issued) =
                 text.split_once('\n').ok_or_else(ApiError::invalid_next_token)?;
             let position: usize = position.parse().map_err(|_| ApiError::invalid_next_token())?;
-            let issued: i64 = issued.parse().map_err(|_| ApiError::invalid_next_token())?;
-            // Saturating: the token is the client's to forge (i64::MIN must not overflow).
-            if core.now_ms().saturating_sub(issued) > 300_000 {
-                return Err(ApiError::expired_next_token(format!(
-                    "The timestamp in the nextToken {token} is expired."
-                )));
-            }
+            crate::api::check_token_age(core, token, issued)?;
             position
         }
         None => 0,
@@ -670,10 +663,8 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
     let all: Vec<out::Consumer> =
         stream.consumers.iter().map(|c| wire_consumer(core, stream, c)).collect();
     let page: Vec<out::Consumer> = all.iter().skip(skip).take(limit).cloned().collect();
-    let next_token = (skip + page.len() < all.len()).then(|| {
-        let text = format!("{}\n{}", skip + page.len(), core.now_ms());
-        spate_proto::base64::encode(text.as_bytes())
-    });
+    let next_token = (skip + page.len() < all.len())
+        .then(|| crate::api::encode_token(&format!("{}\n{}", skip + page.len(), core.now_ms())));
     Ok(spate_proto::to_json(&out::ListStreamConsumersOutput { consumers: page, next_token }))
 }
 

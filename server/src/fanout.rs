@@ -352,10 +352,7 @@ impl Pusher {
                 }
                 break;
             }
-            if std::time::Instant::now() >= deadline
-                || core.shutdown.is_triggered()
-                || log.is_closed()
-            {
+            if self.must_stop(deadline) {
                 break;
             }
             let now_ns = core.clock.monotonic_ns();

@@ -14,11 +14,11 @@
 
 use std::rc::Rc;
 
+use spate_proto::ApiError;
 use spate_proto::requests::{
     MergeShardsInput, SplitShardInput, UpdateShardCountInput, UpdateStreamModeInput,
 };
 use spate_proto::responses as out;
-use spate_proto::{ApiError, StreamRef};
 
 use crate::api::ApiResult;
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
@@ -207,14 +207,9 @@ async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u6
         .map_err(|e| ApiError::internal(format!("sealing {}: {e}", catalog::shard_id(index))))
 }
 
-/// ValidationException for a client's SplitShard or MergeShards on an ON_DEMAND stream.
-pub fn require_provisioned(
-    core: &Rc<Core>,
-    controller: &Controller,
-    stream_ref: &StreamRef,
-    operation: &str,
-) -> Result<(), ApiError> {
-    let stream = master_stream(core, controller, stream_ref)?;
+/// ValidationException for a client's SplitShard, MergeShards or UpdateShardCount on an
+/// ON_DEMAND stream (the autoscaler reshards those itself).
+pub fn require_provisioned(stream: &StreamMeta, operation: &str) -> Result<(), ApiError> {
     if stream.mode == StreamMode::OnDemand {
         return Err(ApiError::validation(format!(
             "{operation} is not supported for stream {} in ON_DEMAND capacity mode.",
@@ -390,12 +385,7 @@ pub async fn update_shard_count(
 ) -> ApiResult {
     let stream = master_stream(core, controller, &r.stream_ref()?)?;
     require_active(core, &stream)?;
-    if stream.mode == StreamMode::OnDemand {
-        return Err(ApiError::validation(format!(
-            "UpdateShardCount is not supported for stream {} in ON_DEMAND capacity mode.",
-            stream.name
-        )));
-    }
+    require_provisioned(&stream, "UpdateShardCount")?;
     let open = stream.open_shard_count() as u64;
     let target = r.target_shard_count as u64;
     if target > open * 2 {

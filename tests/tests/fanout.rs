@@ -91,6 +91,26 @@ async fn subscribe_latest_to(
     })
 }
 
+/// SubscribeToShard on `SHARD` from AFTER_SEQUENCE_NUMBER `sequence_number`.
+async fn subscribe_after(
+    client: &Client,
+    consumer_arn: &str,
+    sequence_number: &str,
+) -> Result<SubscribeToShardOutput, impl std::fmt::Debug> {
+    let position = StartingPosition::builder()
+        .r#type(ShardIteratorType::AfterSequenceNumber)
+        .sequence_number(sequence_number)
+        .build()
+        .unwrap();
+    client
+        .subscribe_to_shard()
+        .consumer_arn(consumer_arn)
+        .shard_id(SHARD)
+        .starting_position(position)
+        .send()
+        .await
+}
+
 /// Puts `count` records `"{tag}-{i}"` (one shard), in order; returns their sequence numbers.
 async fn put_numbered(client: &Client, stream: &str, tag: &str, count: usize) -> Vec<String> {
     let mut seqs = Vec::new();
@@ -478,17 +498,7 @@ async fn a_subscription_ends_cleanly_after_its_lifetime_and_resubscribing_contin
 
     // Written while no subscription is open, then read by resubscribing after the last record.
     let second = put_numbered(&client, "s", "b", 5).await;
-    let position = StartingPosition::builder()
-        .r#type(ShardIteratorType::AfterSequenceNumber)
-        .sequence_number(first.last().unwrap())
-        .build()
-        .unwrap();
-    let mut again = client
-        .subscribe_to_shard()
-        .consumer_arn(&consumer)
-        .shard_id(SHARD)
-        .starting_position(position)
-        .send()
+    let mut again = subscribe_after(&client, &consumer, first.last().unwrap())
         .await
         .expect("resubscribing after the lifetime");
     assert_eq!(receive(&mut again, 5).await, expected("b", &second));
@@ -527,17 +537,7 @@ async fn resubscribing_after_an_empty_shards_continuation_delivers_the_first_rec
     assert_eq!(continuation, start, "the continuation of an empty shard is its start");
 
     let first = put_numbered(&client, "s", "a", 3).await;
-    let position = StartingPosition::builder()
-        .r#type(ShardIteratorType::AfterSequenceNumber)
-        .sequence_number(&continuation)
-        .build()
-        .unwrap();
-    let mut again = client
-        .subscribe_to_shard()
-        .consumer_arn(&consumer)
-        .shard_id(SHARD)
-        .starting_position(position)
-        .send()
+    let mut again = subscribe_after(&client, &consumer, &continuation)
         .await
         .expect("resubscribing after the continuation");
     assert_eq!(receive(&mut again, 3).await, expected("a", &first), "record 0 included");
