@@ -5,16 +5,29 @@
 #   2. the real-client suite       (boto3, the AWS CLI and the JavaScript SDK v3 over h2c,
 #                                   against a freshly started spated)
 #   3. promtool check metrics      (the /metrics output of that spated)
-# Needs the client packages (tests/clients/install.sh) and promtool; .ci/run installs both.
+#   4. the README as written       (tests/readme.sh: spated with no flags from a fresh directory,
+#                                   then the README's AWS CLI quick start)
+# Installs what it needs when it is missing, before anything runs: the client packages
+# (tests/clients/install.sh, no root) and promtool (Debian package prometheus, as root or with
+# sudo).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (Debian package prometheus)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+command -v promtool >/dev/null || { echo "promtool is still missing" >&2; exit 1; }
+[ -d tests/clients/.venv ] || [ -d tests/clients/.pydeps ] || bash tests/clients/install.sh
 
 echo "== cargo test --workspace"
 cargo build --workspace --bins
 cargo test --workspace
 
 echo "== real clients against spated"
-[ -d tests/clients/.venv ] || [ -d tests/clients/.pydeps ] || bash tests/clients/install.sh
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "${CARGO_TARGET_DIR:-target}/debug/spated" --data-dir "$data_dir" --listen "127.0.0.1:$port" --log-level warn &
@@ -27,19 +40,27 @@ done
 SPATE_EFO=1 bash tests/clients/run.sh "http://127.0.0.1:$port"
 
 echo "== promtool check metrics"
-if command -v promtool >/dev/null; then
-  curl -sf "http://127.0.0.1:$port/metrics" > "$data_dir/metrics.txt"
-  grep -q spate_requests_total "$data_dir/metrics.txt"
-  promtool check metrics < "$data_dir/metrics.txt"
-  echo "promtool: ok"
-else
-  echo "promtool not installed (Debian package 'prometheus'); .ci/run installs it" >&2
-  exit 1
-fi
+# Traffic that fills every per-shard series first (the client suites delete their streams): a
+# stream, a put and a GetRecords (spate_shard_iterator_age_seconds).
+call() { curl -sf -X POST "http://127.0.0.1:$port/" -H "X-Amz-Target: Kinesis_20131202.$1" \
+  -H 'Content-Type: application/x-amz-json-1.1' -d "$2"; }
+call CreateStream '{"StreamName":"metrics","ShardCount":1}' >/dev/null
+call PutRecord '{"StreamName":"metrics","PartitionKey":"k","Data":"aGVsbG8="}' >/dev/null
+it=$(call GetShardIterator '{"StreamName":"metrics","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}' \
+  | sed -n 's/.*"ShardIterator":"\([^"]*\)".*/\1/p')
+call GetRecords "{\"ShardIterator\":\"$it\"}" >/dev/null
+curl -sf "http://127.0.0.1:$port/metrics" > "$data_dir/metrics.txt"
+grep -q spate_requests_total "$data_dir/metrics.txt"
+grep -q spate_shard_iterator_age_seconds "$data_dir/metrics.txt"
+promtool check metrics < "$data_dir/metrics.txt"
+echo "promtool: ok"
 
 echo "== graceful shutdown"
 kill -TERM $pid
 wait $pid
 echo "spated exited 0 on SIGTERM"
 trap 'rm -rf "$data_dir"' EXIT
+
+echo "== the README as written"
+bash tests/readme.sh "${CARGO_TARGET_DIR:-target}/debug/spated"
 echo "ALL TESTS PASSED"

@@ -166,6 +166,16 @@ impl StorageFile for GlommioFile {
     }
 }
 
+/// glommio opens a relative path against an invalid directory descriptor (EBADF), so every
+/// path handed to it is made absolute first, against the current directory.
+fn absolute(path: &Path) -> io::Result<std::borrow::Cow<'_, Path>> {
+    if path.is_absolute() {
+        Ok(std::borrow::Cow::Borrowed(path))
+    } else {
+        std::path::absolute(path).map(std::borrow::Cow::Owned)
+    }
+}
+
 impl Storage for GlommioStorage {
     type File = GlommioFile;
 
@@ -193,7 +203,7 @@ impl Storage for GlommioStorage {
             .write(true)
             .create(true)
             .truncate(true)
-            .buffered_open(path)
+            .buffered_open(absolute(path)?)
             .await
             .map_err(glommio_error)?;
         Ok(GlommioFile::new(file, 0))
@@ -203,7 +213,7 @@ impl Storage for GlommioStorage {
         let file = glommio::io::OpenOptions::new()
             .read(true)
             .write(true)
-            .buffered_open(path)
+            .buffered_open(absolute(path)?)
             .await
             .map_err(glommio_error)?;
         let len = file.file_size().await.map_err(glommio_error)?;
@@ -219,7 +229,7 @@ impl Storage for GlommioStorage {
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let dir = glommio::io::Directory::open(path).await.map_err(glommio_error)?;
+        let dir = glommio::io::Directory::open(absolute(path)?).await.map_err(glommio_error)?;
         dir.sync().await.map_err(glommio_error)?;
         dir.close().await.map_err(glommio_error)
     }

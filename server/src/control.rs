@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::GlommioStorage;
+use engine::{GlommioStorage, Storage};
 use spate_proto::requests::{
     ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
     ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
@@ -95,20 +95,27 @@ impl Controller {
     ) -> Result<(), ApiError> {
         catalog.version = self.catalog.borrow().version + 1;
         crate::failpoint::failpoint("catalog-before-persist");
-        if let Err(error) = persist(core, &catalog).await {
-            // Failing after the rename (syncing the directory) leaves the new catalog in place:
-            // then the change happened, and callers must not undo it. Otherwise the old file
-            // stands and the caller undoes (a reshard reopens its parents).
+        let persisted = match persist(core, &catalog).await {
+            Ok(()) if crate::failpoint::fails_always("catalog-dir-sync") => {
+                Err(ApiError::internal("injected failure syncing the catalog's directory"))
+            }
+            other => other,
+        };
+        if let Err(error) = persisted {
+            // Failing after the rename (syncing the directory) leaves the new catalog in place
+            // but not durable: a power loss could bring the old one back, and startup's orphan
+            // cleanup would then delete directories holding acknowledged records. So the
+            // directory sync is retried, and if it keeps failing the server stops rather than
+            // publish a catalog it cannot keep. Otherwise the old file stands and the caller
+            // undoes (a reshard reopens its parents).
             let on_disk = std::fs::read(core.config().data_dir.join(CATALOG_FILE))
                 .ok()
                 .and_then(|bytes| Catalog::from_json(&bytes).ok());
             if on_disk.is_none_or(|c| c.version != catalog.version) {
                 return Err(error);
             }
-            tracing::error!(
-                "catalog replaced, but its directory was not synced: {}",
-                error.message
-            );
+            tracing::warn!("catalog replaced, but its directory was not synced: {}", error.message);
+            sync_catalog_dir_or_stop(core).await;
         }
         *self.catalog.borrow_mut() = catalog.clone();
         core.publish(Arc::new(catalog.clone())).await;
@@ -138,6 +145,55 @@ impl Controller {
     pub fn snapshot(&self) -> Catalog {
         self.catalog.borrow().clone()
     }
+}
+
+/// Syncs the data directory after a catalog rename whose own sync failed, a few times; stops
+/// the process if it cannot (systemd restarts it, and startup reads whichever catalog the disk
+/// kept, with nothing published that the disk may not have).
+async fn sync_catalog_dir_or_stop(core: &Core) {
+    let data_dir = &core.config().data_dir;
+    let mut last = String::new();
+    for attempt in 0..CATALOG_SYNC_ATTEMPTS {
+        if attempt > 0 {
+            glommio::timer::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        }
+        let injected = crate::failpoint::fails_always("catalog-dir-sync");
+        match GlommioStorage.sync_dir(data_dir).await {
+            Ok(()) if !injected => return,
+            Ok(()) => last = "injected failure".into(),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    tracing::error!(
+        "stopping: the catalog's directory {} cannot be synced ({last}); a committed catalog \
+         change would not survive a power loss",
+        data_dir.display()
+    );
+    eprintln!("spated: stopping: the catalog's directory cannot be synced ({last})");
+    std::process::exit(1);
+}
+
+/// How often a failed catalog directory sync is retried before the server stops.
+const CATALOG_SYNC_ATTEMPTS: u32 = 4;
+
+/// Commits a catalog change that finishes a transition already durable (a stream leaving
+/// CREATING or DELETING). It must not stay half-done after the operation answers, so a
+/// failure is retried; if it keeps failing the server stops, and startup finishes the
+/// transition from the catalog on disk.
+async fn commit_finishing(core: &Rc<Core>, controller: &Controller, catalog: Catalog) {
+    let mut last = String::new();
+    for attempt in 0..CATALOG_SYNC_ATTEMPTS {
+        if attempt > 0 {
+            glommio::timer::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        }
+        match controller.commit(core, catalog.clone()).await {
+            Ok(()) => return,
+            Err(e) => last = e.message,
+        }
+    }
+    tracing::error!("stopping: a catalog transition cannot be committed: {last}");
+    eprintln!("spated: stopping: a catalog transition cannot be committed ({last})");
+    std::process::exit(1);
 }
 
 async fn persist(core: &Core, catalog: &Catalog) -> Result<(), ApiError> {
@@ -375,12 +431,24 @@ async fn create_stream(
     };
     catalog.streams.insert(stream.name.clone(), stream);
     controller.commit(core, catalog.clone()).await?;
-    // The logs exist on disk before the stream turns ACTIVE.
-    open_shards(core, incarnation, &shards).await?;
+    // The logs exist on disk before the stream turns ACTIVE. If they cannot be made, the
+    // stream is removed again: no CREATING stream outlives the answer.
+    let opened = if crate::failpoint::fails_once("open-shards") {
+        Err(ApiError::internal("injected failure opening the shards"))
+    } else {
+        open_shards(core, incarnation, &shards).await
+    };
+    if let Err(error) = opened {
+        tracing::error!("CreateStream {}: {}; removing the stream", r.stream_name, error.message);
+        drop_stream_everywhere(core, incarnation).await;
+        catalog.streams.remove(&r.stream_name);
+        commit_finishing(core, controller, catalog).await;
+        return Err(error);
+    }
     if let Some(s) = catalog.streams.get_mut(&r.stream_name) {
         s.status = StreamStatus::Active;
     }
-    controller.commit(core, catalog).await?;
+    commit_finishing(core, controller, catalog).await;
     Ok(Vec::new())
 }
 
@@ -405,7 +473,7 @@ async fn delete_stream(
     controller.commit(core, catalog.clone()).await?;
     drop_stream_everywhere(core, stream.incarnation).await;
     catalog.streams.remove(&stream.name);
-    controller.commit(core, catalog).await?;
+    commit_finishing(core, controller, catalog).await;
     Ok(Vec::new())
 }
 

@@ -1,7 +1,7 @@
 //! Fault injection for tests: `SPATE_FAILPOINT=<name>` makes the process abort (as `kill -9`
 //! would stop it) when it reaches the named point; `SPATE_FAILPOINT=error-once:<name>` makes
-//! the named step fail (as an I/O error would) the first time it runs. Unset, a failpoint is
-//! one cached load.
+//! the named step fail (as an I/O error would) the first time it runs, and
+//! `SPATE_FAILPOINT=error:<name>` every time. Unset, a failpoint is one cached load.
 
 use std::sync::OnceLock;
 
@@ -14,6 +14,12 @@ pub fn fails_once(name: &str) -> bool {
     let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
     armed.as_deref().and_then(|a| a.strip_prefix("error-once:")) == Some(name)
         && !FIRED.swap(true, Ordering::Relaxed)
+}
+
+/// True if `SPATE_FAILPOINT` is `error:<name>`: the caller fails this step every time.
+pub fn fails_always(name: &str) -> bool {
+    let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
+    armed.as_deref().and_then(|a| a.strip_prefix("error:")) == Some(name)
 }
 
 /// Aborts the process if `SPATE_FAILPOINT` names this point.

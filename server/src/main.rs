@@ -22,10 +22,16 @@ fn main() {
     }
 }
 
-fn run(config: Config) -> Result<(), String> {
+fn run(mut config: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    // Every path the server opens is built from this one, so it is made absolute and free of
+    // `.`, `..` and symlinks once: glommio opens relative paths against an invalid directory
+    // descriptor (a relative `--data-dir`, the default `./spate-data` included, failed every
+    // CreateStream with EBADF).
+    config.data_dir = std::fs::canonicalize(&config.data_dir)
+        .map_err(|e| format!("cannot resolve data directory {}: {e}", config.data_dir.display()))?;
     let data_dir = &config.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     let catalog = match std::fs::read(data_dir.join(CATALOG_FILE)) {
         Ok(bytes) => Catalog::from_json(&bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::default(),
