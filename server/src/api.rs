@@ -552,6 +552,11 @@ fn find_shard<'a>(
         .ok_or_else(|| ApiError::shard_does_not_exist(shard_id, &stream.name, account))
 }
 
+enum PositionKind {
+    At,
+    After,
+}
+
 async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiResult {
     let handle = stream_handle(core, &r.stream_ref()?)?;
     let stream = handle.meta();
@@ -597,6 +602,10 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
             .map_err(|e| shard_error(core, e, stream_name, &catalog::shard_id(index)))
         }
     };
+    let position_kind = match position {
+        IteratorPosition::AfterSequenceNumber(_) => PositionKind::After,
+        _ => PositionKind::At,
+    };
     let offset = match position {
         IteratorPosition::TrimHorizon => query(PositionQuery::TrimHorizon).await?,
         IteratorPosition::Latest => query(PositionQuery::Latest).await?,
@@ -604,14 +613,20 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
             check_not_future(ts.as_millis(), core.now_ms())?;
             query(PositionQuery::Timestamp(ts.as_millis())).await?
         }
-        IteratorPosition::AtSequenceNumber(seq) => {
-            let offset = check_sequence(&seq, false)?;
-            query(PositionQuery::Latest).await?; // charges the iterator quota
-            offset
-        }
-        IteratorPosition::AfterSequenceNumber(seq) => {
-            let offset = check_sequence(&seq, true)?;
-            query(PositionQuery::Latest).await?;
+        // A position past the shard's tip names a record that does not exist yet: reading
+        // from it would silently skip every record written between the tip and it.
+        IteratorPosition::AtSequenceNumber(seq) | IteratorPosition::AfterSequenceNumber(seq) => {
+            let after = matches!(position_kind, PositionKind::After);
+            let offset = check_sequence(&seq, after)?;
+            let tip = query(PositionQuery::Latest).await?; // also charges the iterator quota
+            if offset > tip {
+                return Err(ApiError::invalid_starting_sequence_number(
+                    &seq,
+                    &r.shard_id,
+                    &stream.name,
+                    account,
+                ));
+            }
             offset
         }
     };

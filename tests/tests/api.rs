@@ -570,6 +570,33 @@ async fn put_record_and_every_iterator_type() {
         .send()
         .await;
     assert_eq!(error_code(past_everything), "InvalidArgumentException");
+    // A number past the shard's tip names a record that does not exist yet: refused, or the
+    // reader would silently skip everything written up to it. The tip itself (AT the next
+    // number, AFTER the last one) is fine and reads the next record.
+    let last_offset: u64 = seqs[9][36..].parse().unwrap();
+    let at_offset = |offset: u64| format!("{}{offset:020}", &seqs[9][..36]);
+    for (kind, offset, ok) in [
+        (ShardIteratorType::AtSequenceNumber, last_offset + 1, true),
+        (ShardIteratorType::AfterSequenceNumber, last_offset, true),
+        (ShardIteratorType::AtSequenceNumber, last_offset + 2, false),
+        (ShardIteratorType::AfterSequenceNumber, last_offset + 1, false),
+        (ShardIteratorType::AtSequenceNumber, last_offset + 1000, false),
+    ] {
+        let answer = client
+            .get_shard_iterator()
+            .stream_name("s")
+            .shard_id(shard_id(1))
+            .shard_iterator_type(kind.clone())
+            .starting_sequence_number(at_offset(offset))
+            .send()
+            .await;
+        if ok {
+            let it = answer.unwrap().shard_iterator.unwrap();
+            assert!(records(it, None).await.records().is_empty(), "{kind:?} {offset}");
+        } else {
+            assert_eq!(error_code(answer), "InvalidArgumentException", "{kind:?} {offset}");
+        }
+    }
     // AT_TIMESTAMP in the future is refused with Kinesis's message.
     let tomorrow =
         DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 86_400);
