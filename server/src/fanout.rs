@@ -39,6 +39,8 @@ pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
 pub const EVENTS_IN_FLIGHT_MAX: usize = 2;
 /// An empty event is pushed after this long without records, so clients see liveness.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often a pusher at the end of a sealed shard looks for the reshard's commit.
+const SEAL_COMMIT_POLL: Duration = Duration::from_millis(10);
 /// Bytes per second per consumer per shard.
 pub const CONSUMER_BYTES_PER_SECOND: f64 = (2 << 20) as f64;
 /// Bytes of keys and data in one event at most.
@@ -217,14 +219,17 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
         IteratorPosition::AtSequenceNumber(s) | IteratorPosition::AfterSequenceNumber(s) => {
             let after = matches!(position, IteratorPosition::AfterSequenceNumber(_));
             match engine::parse_position(s) {
-                Some(seq) if seq.incarnation == incarnation && seq.shard_index == shard => {
-                    seq.first_offset(after).ok_or_else(|| {
+                // Past the shard's tip is refused: a subscription from there would silently
+                // skip every record written between the tip and it.
+                Some(seq) if seq.incarnation == incarnation && seq.shard_index == shard => seq
+                    .first_offset(after)
+                    .filter(|&offset| offset <= owned.log.next_offset())
+                    .ok_or_else(|| {
                         ApiError::invalid_argument(format!(
                             "Invalid StartingSequenceNumber {s} for shard {shard_id} in stream \
                              {stream_name} under account {account}."
                         ))
-                    })
-                }
+                    }),
                 _ => Err(ApiError::invalid_argument(format!(
                     "Invalid StartingSequenceNumber {s} for shard {shard_id} in stream \
                      {stream_name} under account {account}."
@@ -375,22 +380,24 @@ impl Pusher {
             let mut at_end =
                 batch.records.is_empty() && sealed_end.is_some_and(|end| batch.next_offset >= end);
             if at_end {
-                // The seal comes just before the reshard's catalog commit that names the
-                // children: wait (bounded) for the commit, so the last event carries them.
-                for _ in 0..500 {
-                    let committed = core
-                        .catalog()
-                        .stream_by_incarnation(self.incarnation)
-                        .and_then(|s| s.shard(self.shard).map(|s| s.ending_offset.is_some()))
-                        .unwrap_or(true);
-                    if committed || log.sealed().is_none() {
-                        break;
+                // A shard ends on the committed catalog only, as GetRecords ends it. The seal
+                // comes just before the reshard's catalog commit that names the children, and a
+                // reshard that fails unseals its parent, which then takes writes again: so until
+                // the commit is published, look again shortly (heartbeats still go out).
+                let committed = core
+                    .catalog()
+                    .stream_by_incarnation(self.incarnation)
+                    .and_then(|s| s.shard(self.shard).map(|s| s.ending_offset.is_some()))
+                    .unwrap_or(false);
+                if !committed {
+                    at_end = false;
+                    if last_event.elapsed() < HEARTBEAT {
+                        glommio::timer::sleep(SEAL_COMMIT_POLL).await;
+                        continue;
                     }
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
-                // A reshard that failed unseals its parent: keep streaming.
-                at_end = log.sealed().is_some();
             }
+            let sealed_uncommitted = sealed_end.is_some() && !at_end;
             if !batch.records.is_empty() || at_end || last_event.elapsed() >= HEARTBEAT {
                 let bytes: u64 = batch
                     .records
@@ -458,6 +465,11 @@ impl Pusher {
                 if count > 0 {
                     continue;
                 }
+            }
+            if sealed_uncommitted {
+                // No append can come to a sealed shard: look for the commit (or the unseal).
+                glommio::timer::sleep(SEAL_COMMIT_POLL).await;
+                continue;
             }
             // Wait for an append, a cancellation, or the heartbeat.
             let wait_append = log.wait_for(offset);
