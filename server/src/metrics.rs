@@ -257,10 +257,10 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
             |c| c.get_records_calls as f64,
         ),
         (
-            "spate_shard_iterator_age_milliseconds",
-            "MillisBehindLatest of the last GetRecords on the shard.",
+            "spate_shard_iterator_age_seconds",
+            "MillisBehindLatest of the last GetRecords on the shard, in seconds.",
             MetricType::GAUGE,
-            |c| c.iterator_age_ms as f64,
+            |c| c.iterator_age_ms as f64 / 1000.0,
         ),
         (
             "spate_shard_write_provisioned_throughput_exceeded_total",
