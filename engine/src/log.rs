@@ -9,6 +9,7 @@
 //! No `RefCell` borrow is ever held across an `.await`.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -159,6 +160,11 @@ struct Inner<F> {
     flushing: bool,
     /// Bumped when a failed flush discards pending records; their appends fail.
     generation: u64,
+    /// For the most recent failed flushes: (the generation that failed, `visible_next` when it
+    /// failed). A waiter of that generation whose records all lie below it was acknowledged
+    /// by an earlier chunk of the leader's flush: it succeeded, even though later chunks failed.
+    /// Bounded by `FLUSH_FAILURES_REMEMBERED`; an older waiter is told its append failed.
+    failed_generations: VecDeque<(u64, u64)>,
     last_error: Option<Error>,
     /// Bytes of the active segment past `end_position` up to here may hold garbage from a
     /// failed write; the next write zeroes them.
@@ -290,6 +296,7 @@ impl<S: Storage> ShardLog<S> {
             pending: Vec::new(),
             flushing: false,
             generation: 0,
+            failed_generations: VecDeque::new(),
             last_error: None,
             dirty_until: 0,
             sealing: sealed.is_some(),
@@ -429,6 +436,19 @@ impl<S: Storage> ShardLog<S> {
             {
                 let mut inner = self.inner.borrow_mut();
                 if inner.generation != generation {
+                    // A flush failed after this waiter's batch was enqueued. If an earlier chunk
+                    // of that flush made the whole batch durable, it is acknowledged: reporting
+                    // it failed would make the client retry and write a duplicate. (Offsets
+                    // restart at `visible_next` after a failure, so only the `visible_next` of
+                    // this waiter's own generation tells which batches landed.)
+                    let durable_end = inner
+                        .failed_generations
+                        .iter()
+                        .find(|&&(failed, _)| failed == generation)
+                        .map(|&(_, visible_next)| visible_next);
+                    if durable_end.is_some_and(|end| target <= end) {
+                        return Ok(());
+                    }
                     return Err(inner
                         .last_error
                         .as_ref()
@@ -452,6 +472,11 @@ impl<S: Storage> ShardLog<S> {
                 inner.flushing = false;
                 if let Err(error) = result {
                     // Discard everything pending: offsets restart at the last acknowledged one.
+                    let failed = (inner.generation, inner.visible_next);
+                    if inner.failed_generations.len() == FLUSH_FAILURES_REMEMBERED {
+                        inner.failed_generations.pop_front();
+                    }
+                    inner.failed_generations.push_back(failed);
                     inner.generation += 1;
                     inner.pending.clear();
                     inner.next_offset = inner.visible_next;

@@ -563,3 +563,56 @@ fn bit_flip_in_the_active_segment_is_damage_not_a_torn_tail() {
         assert_eq!(&log.read(10, 1, usize::MAX).unwrap().records[0].data[..], b"next");
     });
 }
+
+/// Polls `future` until it completes (each poll runs it as far as it goes without waiting).
+async fn poll_until_ready<T>(
+    future: &mut std::pin::Pin<Box<impl std::future::Future<Output = T>>>,
+) -> T {
+    loop {
+        if let Some(output) = futures_lite::future::poll_once(&mut *future).await {
+            return output;
+        }
+    }
+}
+
+#[test]
+fn an_append_synced_by_an_earlier_chunk_of_a_failed_flush_is_acknowledged() {
+    block_on(async {
+        use futures_lite::future::poll_once;
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        storage.set_yield_on_sync(true);
+        let log = open(&storage, &clock, 4096).await;
+        // L leads a flush and stops in its sync; A and C queue behind it. A's frame fits in the
+        // active segment (64 + 133 + 1033 bytes); C's (3033 bytes) needs a roll.
+        let (first, second, third) = (
+            [record("k", vec![0; 100])],
+            [record("k", vec![1; 1000])],
+            [record("k", vec![2; 3000])],
+        );
+        let mut leader = Box::pin(log.append(&first));
+        assert!(poll_once(&mut leader).await.is_none());
+        let mut waiter = Box::pin(log.append(&second));
+        assert!(poll_once(&mut waiter).await.is_none());
+        let mut roller = Box::pin(log.append(&third));
+        assert!(poll_once(&mut roller).await.is_none());
+        assert_eq!(poll_until_ready(&mut leader).await.unwrap().first_offset, 0);
+        // C takes the leader role first and flushes two chunks: A's frame (synced), then its
+        // own after a roll that cannot get space for the next segment.
+        storage.set_disk_full(true);
+        assert!(matches!(poll_until_ready(&mut roller).await, Err(Error::DiskFull)));
+        // A's record was synced by the first chunk: it is acknowledged, not reported failed
+        // (a client would retry it and write a duplicate).
+        let acked = poll_until_ready(&mut waiter).await.expect("A's record is durable");
+        assert_eq!(acked.first_offset, 1);
+        drop((leader, waiter, roller));
+        storage.set_disk_full(false);
+        assert_eq!(log.append(&[record("k", b"next".to_vec())]).await.unwrap().first_offset, 2);
+        drop(log);
+        let log = open(&storage.crash_image(1), &clock, 4096).await;
+        let records = log.read(0, 10, usize::MAX).unwrap().records;
+        assert_eq!(records.len(), 3);
+        assert_eq!(&records[1].data[..], &[1; 1000][..]);
+        assert_eq!(&records[2].data[..], b"next");
+    });
+}
