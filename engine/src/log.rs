@@ -632,10 +632,10 @@ impl<S: Storage> ShardLog<S> {
     }
 
     /// Zeroes what a failed write may have left after the active segment's last frame, so that
-    /// no frame whose append was reported failed can become durable behind a seal or a roll
-    /// (recovery would otherwise find it valid past the segment's end). The flush leader's
-    /// next write does the same (`dirty_until`); a seal or roll ends writes to the segment, so
-    /// they do it here. Only the leader calls this.
+    /// no frame whose append was reported failed can become durable behind a seal, a roll or a
+    /// close (recovery would otherwise find it valid past the segment's end). The flush
+    /// leader's next write does the same (`dirty_until`); a seal, roll or close ends writes to
+    /// the segment, so they do it here. Only the leader calls this.
     async fn clear_failed_write(&self) -> Result<()> {
         let (file, from, until) = {
             let inner = self.inner.borrow();
@@ -895,8 +895,16 @@ impl<S: Storage> ShardLog<S> {
         };
         let _ = self.flush_to(target, generation).await;
         self.lead().await;
-        self.inner.borrow_mut().unsynced = true;
-        let result = self.sync().await;
+        // Zero what a failed append left after the last frame first, as a roll or seal does:
+        // the sync below would otherwise make a frame reported failed durable, and recovery
+        // would serve it. If that write fails, skip the sync: every acknowledged frame is
+        // already synced under `Always`, and `Interval`/`Never` allow losing unsynced ones.
+        let result = async {
+            self.clear_failed_write().await?;
+            self.inner.borrow_mut().unsynced = true;
+            self.sync().await
+        }
+        .await;
         self.inner.borrow_mut().closed = true;
         self.unlead();
         self.appended.notify_all();

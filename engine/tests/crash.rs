@@ -616,3 +616,26 @@ fn an_append_synced_by_an_earlier_chunk_of_a_failed_flush_is_acknowledged() {
         assert_eq!(&records[2].data[..], b"next");
     });
 }
+
+#[test]
+fn a_failed_appends_frame_does_not_survive_a_close() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        for i in 0..3u8 {
+            log.append(&[record("k", vec![i; 50])]).await.unwrap();
+        }
+        // The write reaches the page cache, the fdatasync fails: the append is reported failed.
+        storage.fail_next_syncs(1);
+        assert!(log.append(&[record("k", b"failed".to_vec())]).await.is_err());
+        // A shutdown closes the log right away (no later write cleans the failed bytes).
+        log.close().await.unwrap();
+        drop(log);
+        for image in [storage.clone(), storage.crash_image(1), storage.crash_image(2)] {
+            let log = open(&image, &clock, 1 << 20).await;
+            assert_eq!(log.next_offset(), 3, "the failed append's frame is no record");
+            assert_eq!(log.read(0, 100, usize::MAX).unwrap().records.len(), 3);
+        }
+    });
+}
