@@ -71,6 +71,11 @@ pub async fn check_shard_summary<S: Storage>(
                 continue;
             }
         };
+        if is_last && crate::log::is_unwritten_segment(&bytes) {
+            // A roll interrupted before the new header was synced: recovery removes the file.
+            summary.segments -= 1;
+            continue;
+        }
         match SegmentHeader::decode(&bytes) {
             Ok(h) if h.first_offset == first_offset => {}
             Ok(_) => report(&path, 32, "header first offset disagrees with the file name".into()),

@@ -219,15 +219,15 @@ impl<S: Storage> ShardLog<S> {
             .collect();
         first_offsets.sort_unstable();
 
-        // A crash while rolling can leave a last segment whose header never became durable. Its
-        // header is synced before any frame is written, so it holds no acknowledged record.
+        // A crash while rolling can leave a last segment whose header never became durable
+        // (missing, all zero, or torn part way). Its header is synced before any frame is
+        // written, so it holds no acknowledged record.
         let mut removed_any = false;
         while let Some(&first_offset) = first_offsets.last() {
             let path = dir.join(segment::segment_file_name(first_offset));
             let file = storage.open(&path).await?;
-            let head = file.read(0, (SEGMENT_HEADER_BYTES as u64).min(file.len()) as usize)?;
-            let never_written = head.len() < SEGMENT_HEADER_BYTES || head.iter().all(|&b| b == 0);
-            if !never_written || SegmentHeader::decode(&head).is_ok() {
+            let bytes = file.read(0, file.len() as usize)?;
+            if !is_unwritten_segment(&bytes) {
                 break;
             }
             drop(file);
@@ -1109,6 +1109,16 @@ fn frame_header(bytes: &[u8]) -> Option<(usize, u64, i64)> {
     }
     let (offset, arrival_ms) = record::frame_offset_and_time(bytes);
     Some((len, offset, arrival_ms))
+}
+
+/// Whether `bytes` (a whole segment file) is a segment whose creation a crash interrupted: its
+/// header does not check out (missing, all zero or torn) and nothing but zeros follows it. Such
+/// a file holds no acknowledged record, because a segment's header is synced before any frame
+/// is written to it. A bad header followed by anything else is damage, not a torn creation.
+pub fn is_unwritten_segment(bytes: &[u8]) -> bool {
+    let header_end = SEGMENT_HEADER_BYTES.min(bytes.len());
+    SegmentHeader::decode(&bytes[..header_end]).is_err()
+        && bytes[header_end..].iter().all(|&b| b == 0)
 }
 
 /// Length of the (self-encoded, trusted) frame at `at` in a pending buffer.

@@ -639,3 +639,43 @@ fn a_failed_appends_frame_does_not_survive_a_close() {
         }
     });
 }
+
+#[test]
+fn a_torn_header_on_the_newest_segment_is_an_interrupted_roll() {
+    block_on(async {
+        use engine::{Storage, StorageFile};
+        let (clock, storage, path) = ten_frames_of_100_bytes().await;
+        let header = storage.contents(&path).unwrap()[..64].to_vec();
+        // A roll to offset 10 crashed while the new header was being written: the file was
+        // preallocated and only the first 20 bytes of its header reached the disk.
+        let next = Path::new("/data/stream/shard/00000000000000000010.log");
+        let file = storage.create(next).await.unwrap();
+        file.allocate(4096).await.unwrap();
+        file.write_at(0, header[..20].to_vec()).await.unwrap();
+        file.sync().await.unwrap();
+        storage.sync_dir(Path::new("/data/stream/shard")).await.unwrap();
+        drop(file);
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert!(problems.is_empty(), "{problems:?}");
+        let log = try_open(&storage, &clock, 1 << 20).await.expect("the shard opens");
+        assert_eq!(log.next_offset(), 10);
+        assert_eq!(log.read(0, 100, usize::MAX).unwrap().records.len(), 10);
+        assert_eq!(log.append(&[record("key", b"next".to_vec())]).await.unwrap().first_offset, 10);
+        drop(log);
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 11);
+    });
+}
+
+#[test]
+fn a_damaged_header_with_frames_after_it_is_corruption_not_a_torn_roll() {
+    block_on(async {
+        let (clock, storage, path) = ten_frames_of_100_bytes().await;
+        // A bit flip in the header of a segment that holds acknowledged records: never removed.
+        storage.flip_bit(&path, 20, 1);
+        assert!(matches!(try_open(&storage, &clock, 1 << 20).await, Err(Error::Corruption { .. })));
+        assert!(storage.contents(&path).is_some(), "the segment is kept");
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    });
+}
