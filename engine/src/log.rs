@@ -191,6 +191,18 @@ pub struct ShardLog<S: Storage> {
     flushed: Notify,
     /// Woken when records become visible, or the log is sealed or closed (subscribers).
     appended: Notify,
+    /// Damage recovery found and left in place (see [`ShardLog::anomalies`]).
+    anomalies: Vec<Anomaly>,
+}
+
+/// Damage that recovery found in a shard directory and left in place: data is never deleted
+/// because of it, and reads that reach it fail with `Error::Corruption`. `spate check` reports
+/// the same damage offline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    pub path: PathBuf,
+    pub position: u64,
+    pub detail: String,
 }
 
 const SEAL_FILE: &str = "sealed";
@@ -271,19 +283,25 @@ impl<S: Storage> ShardLog<S> {
         if removed_any {
             storage.sync_dir(&dir).await?;
         }
-        // A crash during retention can remove a middle segment before an older one; everything
-        // before the last gap was being trimmed, so finish the trim.
-        if let Some(gap) = (1..segments.len())
-            .rev()
-            .find(|&i| segments[i - 1].next_offset != segments[i].first_offset)
-        {
-            for segment in segments.drain(..gap) {
-                storage.remove(&segment.path).await?;
-                if storage.exists(&segment.index_path) {
-                    storage.remove(&segment.index_path).await?;
-                }
+        // Retention removes segments oldest first and syncs the directory after each removal,
+        // so a crash part way leaves a gap-free suffix. A gap between segments is therefore
+        // damage (a lost file, an operator's mistake): report it and keep every segment. Reads
+        // of the missing offsets fail with `Corruption`; the records around them stay readable.
+        let mut anomalies = Vec::new();
+        for pair in segments.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            if before.next_offset != after.first_offset {
+                let detail = format!(
+                    "gap between segments: offsets {}..{} are missing (previous segment ends at \
+                     {}, this one begins at {})",
+                    before.next_offset.min(after.first_offset),
+                    after.first_offset.max(before.next_offset),
+                    before.next_offset,
+                    after.first_offset
+                );
+                tracing::error!(path = %after.path.display(), %detail, "shard log anomaly");
+                anomalies.push(Anomaly { path: after.path.clone(), position: 0, detail });
             }
-            storage.sync_dir(&dir).await?;
         }
 
         let next_offset = segments.last().map_or(0, |s| s.next_offset);
@@ -318,6 +336,7 @@ impl<S: Storage> ShardLog<S> {
             inner: RefCell::new(inner),
             flushed: Notify::default(),
             appended: Notify::default(),
+            anomalies,
         })
     }
 
@@ -364,6 +383,12 @@ impl<S: Storage> ShardLog<S> {
 
     pub fn segment_count(&self) -> usize {
         self.inner.borrow().segments.len()
+    }
+
+    /// Damage recovery found when the log was opened and left in place (empty if healthy).
+    /// For monitoring: the data around it is served; reads that reach it fail.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
     }
 
     /// Appends records as one batch with consecutive offsets and one arrival time. Completes
@@ -875,14 +900,16 @@ impl<S: Storage> ShardLog<S> {
         if doomed.is_empty() {
             return rolled.map(|()| 0);
         }
-        // Oldest first: a crash part way leaves a gap-free suffix (see `open`).
+        // Oldest first, each removal made durable before the next: removals in one directory
+        // are not ordered on disk without a sync in between, and a crash part way must leave a
+        // gap-free suffix (`open` reports a gap as damage).
         for segment in &doomed {
             self.storage.remove(&segment.path).await?;
             if self.storage.exists(&segment.index_path) {
                 self.storage.remove(&segment.index_path).await?;
             }
+            self.storage.sync_dir(&self.dir).await?;
         }
-        self.storage.sync_dir(&self.dir).await?;
         rolled?;
         Ok(doomed.len())
     }
@@ -964,6 +991,17 @@ impl<S: Storage> ShardLog<S> {
             if offset >= segment.next_offset {
                 index += 1;
                 continue;
+            }
+            if offset < segment.first_offset {
+                // A gap between segments (see `open`): these offsets are lost.
+                if summary.records > 0 {
+                    break;
+                }
+                return Err(corruption(
+                    &segment.path,
+                    0,
+                    format!("offset {offset} is missing: a gap before this segment"),
+                ));
             }
             let start = match locate(segment, offset) {
                 Ok(position) => position,
@@ -1282,9 +1320,14 @@ async fn load_sealed_segment<S: Storage>(
     }
     .encode(&mut bytes);
     write_file_synced(storage, &index_path, bytes).await?;
-    // If the scan stopped early (damage inside the segment), keep the offsets the next segment
-    // implies: reads that reach the damage report it instead of skipping records silently.
-    let (end_position, next_offset) = if next_offset < next_first_offset {
+    // If the scan stopped early at damage inside the segment, keep the offsets the next segment
+    // implies: reads that reach the damage report it instead of skipping records silently. If
+    // it stopped where the frames cleanly end, the segment is whole and the offsets up to the
+    // next segment are missing: `open` reports that gap.
+    let ends_cleanly = end_position >= file.len()
+        || record::check_frame(&file.read(end_position, (file.len() - end_position) as usize)?)
+            == Frame::End;
+    let (end_position, next_offset) = if next_offset < next_first_offset && !ends_cleanly {
         (file.len(), next_first_offset)
     } else {
         (end_position, next_offset)

@@ -679,3 +679,37 @@ fn a_damaged_header_with_frames_after_it_is_corruption_not_a_torn_roll() {
         assert_eq!(problems.len(), 1, "{problems:?}");
     });
 }
+
+#[test]
+fn a_gap_between_segments_is_reported_and_nothing_is_deleted() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        for i in 0..60u8 {
+            log.append(&[record("key", vec![i; 200])]).await.unwrap();
+        }
+        drop(log);
+        let mut paths = segment_paths(&storage);
+        paths.sort();
+        assert!(paths.len() > 3);
+        // A middle segment is lost (not by retention: it removes the oldest first).
+        storage.delete_now(&paths[1]);
+        let before = storage.file_names();
+        let log = open(&storage, &clock, 4096).await;
+        assert_eq!(storage.file_names(), before, "recovery deletes nothing on an anomaly");
+        assert_eq!(log.anomalies().len(), 1, "{:?}", log.anomalies());
+        assert_eq!(log.anomalies()[0].path, paths[2]);
+        assert_eq!(log.trim_horizon(), 0, "the segments before the gap are kept");
+        assert_eq!(log.next_offset(), 60);
+        // The records before and after the gap are served; reads of the gap report it.
+        let head = log.read(0, 100, usize::MAX).unwrap();
+        assert!(!head.records.is_empty());
+        assert_eq!(&head.records[0].data[..], &[0u8; 200]);
+        assert!(matches!(log.read(head.next_offset, 1, usize::MAX), Err(Error::Corruption { .. })));
+        assert_eq!(&log.read(59, 1, usize::MAX).unwrap().records[0].data[..], &[59u8; 200]);
+        // The offline checker reports it too.
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert!(problems.iter().any(|p| p.path == paths[2]), "{problems:?}");
+    });
+}
