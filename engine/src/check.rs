@@ -51,6 +51,12 @@ pub async fn check_shard_summary<S: Storage>(
     let mut first_offsets: Vec<u64> =
         names.iter().filter_map(|n| segment::parse_segment_file_name(n)).collect();
     first_offsets.sort_unstable();
+    // An empty newest segment left by a failed roll is removed by recovery: not damage.
+    if let [.., previous_first, last_first] = first_offsets[..]
+        && is_abandoned_roll(storage, dir, previous_first, last_first).await
+    {
+        first_offsets.pop();
+    }
     let mut expected_next: Option<u64> = None;
     for (i, &first_offset) in first_offsets.iter().enumerate() {
         let is_last = i + 1 == first_offsets.len();
@@ -198,7 +204,12 @@ pub async fn check_shard_summary<S: Storage>(
                             }
                         }
                         Some(e) => {
-                            if e.offset != offset || e.position != position as u64 {
+                            // A seal that a frame of its offset follows was left by a roll
+                            // that failed (appends went on here); recovery ignores it.
+                            let stale = frames
+                                .binary_search_by_key(&e.offset, |f| f.0)
+                                .is_ok_and(|k| frames[k].1 == e.position);
+                            if !stale && (e.offset != offset || e.position != position as u64) {
                                 report(
                                     &index_path,
                                     at as u64,
@@ -215,4 +226,26 @@ pub async fn check_shard_summary<S: Storage>(
         }
     }
     (summary, problems)
+}
+
+async fn is_abandoned_roll<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    previous_first: u64,
+    last_first: u64,
+) -> bool {
+    let whole = |first_offset: u64| async move {
+        let file = storage.open(&dir.join(segment::segment_file_name(first_offset))).await.ok()?;
+        file.read(0, file.len() as usize).ok()
+    };
+    let (Some(previous), Some(last)) = (whole(previous_first).await, whole(last_first).await)
+    else {
+        return false;
+    };
+    let index_path = dir.join(segment::index_file_name(previous_first));
+    let hints = match read_file(storage, &index_path).await {
+        Ok(Some(index)) => segment::decode_index(&index).map(|(_, e)| e).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    crate::log::is_abandoned_roll(&previous, previous_first, &hints, &last, last_first)
 }

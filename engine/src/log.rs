@@ -251,6 +251,36 @@ impl<S: Storage> ShardLog<S> {
             removed_any = true;
             first_offsets.pop();
         }
+        // A roll that failed can leave an empty newest segment while appends went on into the
+        // segment before it (see `abandon_roll`). It holds nothing; the older one is the tail.
+        if let [.., previous_first, last_first] = first_offsets[..] {
+            let path = dir.join(segment::segment_file_name(last_first));
+            let last = storage.open(&path).await?;
+            let last_bytes = last.read(0, last.len() as usize)?;
+            let previous_path = dir.join(segment::segment_file_name(previous_first));
+            let previous = storage.open(&previous_path).await?;
+            let previous_bytes = previous.read(0, previous.len() as usize)?;
+            let hints = read_file(&storage, &dir.join(segment::index_file_name(previous_first)))
+                .await?
+                .and_then(|bytes| decode_index(&bytes))
+                .map(|(_, entries)| entries)
+                .unwrap_or_default();
+            if is_abandoned_roll(&previous_bytes, previous_first, &hints, &last_bytes, last_first) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "removing an empty segment left by a failed roll; the segment before it \
+                     holds later records"
+                );
+                drop(last);
+                storage.remove(&path).await?;
+                let index_path = dir.join(segment::index_file_name(last_first));
+                if storage.exists(&index_path) {
+                    storage.remove(&index_path).await?;
+                }
+                removed_any = true;
+                first_offsets.pop();
+            }
+        }
         let mut segments: Vec<Segment<S::File>> = Vec::new();
         for (i, &first_offset) in first_offsets.iter().enumerate() {
             let is_last = i + 1 == first_offsets.len();
@@ -695,30 +725,34 @@ impl<S: Storage> ShardLog<S> {
             });
             (inner.visible_next, previous)
         };
-        if let Some((file, index_path, points, end_position, next_offset, last_arrival_ms)) =
+        let path = self.dir.join(segment::segment_file_name(first_offset));
+        let index_path = self.dir.join(segment::index_file_name(first_offset));
+        if let Some((file, previous_index_path, points, end_position, next_offset, arrival_ms)) =
             previous
         {
             file.sync().await?;
-            let mut bytes = encode_index_header_vec(first_offset_of(&index_path));
+            let mut bytes = encode_index_header_vec(first_offset_of(&previous_index_path));
             for p in &points {
                 p.encode(&mut bytes);
             }
             IndexEntry {
                 offset: next_offset,
                 position: end_position,
-                arrival_ms: last_arrival_ms,
+                arrival_ms,
                 kind: EntryKind::Seal,
             }
             .encode(&mut bytes);
-            write_file_synced(&self.storage, &index_path, bytes).await?;
+            if let Err(error) = write_file_synced(&self.storage, &previous_index_path, bytes).await
+            {
+                self.abandon_roll(&path, &index_path).await;
+                return Err(error);
+            }
         }
-        let path = self.dir.join(segment::segment_file_name(first_offset));
-        let index_path = self.dir.join(segment::index_file_name(first_offset));
         let created = self.create_segment(&path, &index_path, first_offset).await;
         let (file, index, allocated) = match created {
             Ok(created) => created,
             Err(error) => {
-                let _ = self.storage.remove(&path).await;
+                self.abandon_roll(&path, &index_path).await;
                 return Err(error);
             }
         };
@@ -739,6 +773,45 @@ impl<S: Storage> ShardLog<S> {
             allocated,
         });
         Ok(())
+    }
+
+    /// Undoes a roll that failed, so that appends can go on into the active segment: removes
+    /// the new segment's files durably, then rewrites the active segment's index without the
+    /// seal entry the roll may have synced. Otherwise a crash later could revive the new, empty
+    /// segment and end the active one at the seal: the records appended from now on would be
+    /// hidden and their offsets reused. Best effort (the roll's error is what the caller sees):
+    /// recovery also ignores a seal that frames follow, and removes an empty newest segment the
+    /// segment before it runs past (see `open` and `is_abandoned_roll`).
+    async fn abandon_roll(&self, path: &Path, index_path: &Path) {
+        for file in [path, index_path] {
+            if self.storage.exists(file) {
+                let _ = self.storage.remove(file).await;
+            }
+        }
+        let _ = self.storage.sync_dir(&self.dir).await;
+        let active = {
+            let inner = self.inner.borrow();
+            inner.segments.last().map(|s| (s.index_path.clone(), s.points.clone()))
+        };
+        let Some((active_index_path, points)) = active else { return };
+        let mut bytes = encode_index_header_vec(first_offset_of(&active_index_path));
+        for p in &points {
+            p.encode(&mut bytes);
+        }
+        let Ok(index) = self.storage.create(&active_index_path).await else { return };
+        let index = Rc::new(index);
+        // The old handle may name a file the roll replaced: later points go to this one.
+        {
+            let mut inner = self.inner.borrow_mut();
+            let active = inner.segments.last_mut().expect("the roll keeps the active segment");
+            active.index_file = Some(index.clone());
+            active.points_persisted = 0;
+        }
+        if index.write_at(0, bytes).await.is_ok() && index.sync().await.is_ok() {
+            let mut inner = self.inner.borrow_mut();
+            let active = inner.segments.last_mut().expect("the roll keeps the active segment");
+            active.points_persisted = points.len().min(active.points.len());
+        }
     }
 
     async fn create_segment(
@@ -1265,6 +1338,59 @@ fn scan<F: StorageFile>(
     }
 }
 
+/// Whether no frame follows `position` in `file` (the end of the file, or an end marker).
+fn ends_at<F: StorageFile>(file: &F, position: u64) -> Result<bool> {
+    let len = file.len();
+    Ok(position >= len
+        || record::check_frame(&file.read(position, (len - position) as usize)?) == Frame::End)
+}
+
+/// Whether the newest segment (`last`, a whole file starting at offset `last_first`) was left
+/// behind by a roll that failed: it holds no frame (a valid header, then zeros), and the
+/// segment before it (`previous`, a whole file starting at `previous_first`, with the entries
+/// of its index as hints) holds the frame of `last_first`: appends went on into the older
+/// segment after the roll failed. Removing it loses nothing.
+pub fn is_abandoned_roll(
+    previous: &[u8],
+    previous_first: u64,
+    previous_hints: &[IndexEntry],
+    last: &[u8],
+    last_first: u64,
+) -> bool {
+    let empty = last.len() >= SEGMENT_HEADER_BYTES
+        && SegmentHeader::decode(&last[..SEGMENT_HEADER_BYTES]).is_ok()
+        && last[SEGMENT_HEADER_BYTES..].iter().all(|&b| b == 0);
+    if !empty || last_first <= previous_first || previous.len() < SEGMENT_HEADER_BYTES {
+        return false;
+    }
+    // Walk frames from the nearest hint at or before `last_first` whose frame checks out (a
+    // seal entry names `last_first` itself), else from the first frame.
+    let checks_out = |e: &&IndexEntry| {
+        e.offset <= last_first
+            && e.offset >= previous_first
+            && previous.get(e.position as usize..).is_some_and(|view| {
+                matches!(record::check_frame(view), Frame::Valid { offset, .. } if offset == e.offset)
+            })
+    };
+    let (mut position, mut offset) = previous_hints
+        .iter()
+        .filter(checks_out)
+        .max_by_key(|e| e.offset)
+        .map_or((SEGMENT_HEADER_BYTES, previous_first), |e| (e.position as usize, e.offset));
+    loop {
+        match record::check_frame(&previous[position..]) {
+            Frame::Valid { len, offset: found, .. } if found == offset => {
+                if found == last_first {
+                    return true;
+                }
+                offset += 1;
+                position += len;
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// Loads a rolled (non-last) segment from its sealed index, or rebuilds the index by scanning.
 async fn load_sealed_segment<S: Storage>(
     storage: &S,
@@ -1280,9 +1406,12 @@ async fn load_sealed_segment<S: Storage>(
         let points: Vec<IndexEntry> =
             entries.iter().filter(|e| e.kind == EntryKind::Point).copied().collect();
         if let Some(seal) = seal {
+            // A seal that frames follow was left by a roll that failed (appends went on into
+            // this segment): rescan. The segment must end at the seal.
             let plausible = index_first == first_offset
                 && seal.offset == next_first_offset
                 && seal.position <= file.len()
+                && ends_at(&*file, seal.position)?
                 && points.first().is_none_or(|p| p.offset == first_offset)
                 && points
                     .windows(2)
@@ -1324,9 +1453,7 @@ async fn load_sealed_segment<S: Storage>(
     // implies: reads that reach the damage report it instead of skipping records silently. If
     // it stopped where the frames cleanly end, the segment is whole and the offsets up to the
     // next segment are missing: `open` reports that gap.
-    let ends_cleanly = end_position >= file.len()
-        || record::check_frame(&file.read(end_position, (file.len() - end_position) as usize)?)
-            == Frame::End;
+    let ends_cleanly = ends_at(&*file, end_position)?;
     let (end_position, next_offset) = if next_offset < next_first_offset && !ends_cleanly {
         (file.len(), next_first_offset)
     } else {

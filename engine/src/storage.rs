@@ -288,6 +288,8 @@ struct SimFs {
     disk_full: bool,
     /// File syncs that fail (EIO, nothing made durable) before syncs work again.
     failing_syncs: u32,
+    /// Directory syncs that fail (EIO) after making the entries durable anyway.
+    failing_dir_syncs: u32,
     syncs: u64,
     /// Makes every sync yield to the executor once, so concurrent appends can pile up behind
     /// it (tests of group commit).
@@ -355,6 +357,12 @@ impl SimStorage {
     /// The next `n` file syncs fail with EIO and make nothing durable (a disk error, not a crash).
     pub fn fail_next_syncs(&self, n: u32) {
         self.fs.borrow_mut().failing_syncs = n;
+    }
+
+    /// The next `n` directory syncs fail with EIO, although they made the directory's entries
+    /// durable (a file system may write the metadata and still report an error).
+    pub fn fail_next_dir_syncs(&self, n: u32) {
+        self.fs.borrow_mut().failing_dir_syncs = n;
     }
 
     pub fn set_disk_full(&self, full: bool) {
@@ -496,6 +504,10 @@ impl Storage for SimStorage {
             if in_dir(p) {
                 fs.durable_names.insert(p.clone(), f.clone());
             }
+        }
+        if fs.failing_dir_syncs > 0 {
+            fs.failing_dir_syncs -= 1;
+            return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         Ok(())
     }

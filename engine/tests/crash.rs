@@ -713,3 +713,90 @@ fn a_gap_between_segments_is_reported_and_nothing_is_deleted() {
         assert!(problems.iter().any(|p| p.path == paths[2]), "{problems:?}");
     });
 }
+
+/// A log of fifteen acknowledged records (235-byte frames) in one 4096-byte segment, and a
+/// sixteenth append that needs a roll which fails after it synced the seal entry and the new
+/// segment's header (the directory sync reports EIO, though the new entry reached the disk).
+/// Two more appends fit into the old segment and are acknowledged: offsets 15 and 16.
+async fn appends_after_a_failed_roll() -> (ManualClock, SimStorage, Acked) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let storage = SimStorage::new();
+    let log = open(&storage, &clock, 4096).await;
+    let mut acked = Acked::new();
+    for i in 0..15u8 {
+        log.append(&[record("key", vec![i; 200])]).await.unwrap();
+        acked.push((i as u64, b"key".to_vec(), vec![i; 200]));
+    }
+    storage.fail_next_dir_syncs(1);
+    assert!(log.append(&[record("key", vec![99; 600])]).await.is_err());
+    for i in 15..17u8 {
+        let r = log.append(&[record("key", vec![i; 50])]).await.unwrap();
+        assert_eq!(r.first_offset, i as u64);
+        acked.push((i as u64, b"key".to_vec(), vec![i; 50]));
+    }
+    drop(log);
+    (clock, storage, acked)
+}
+
+#[test]
+fn a_failed_roll_cannot_hide_later_appends_after_a_crash() {
+    block_on(async {
+        use engine::Storage;
+        use engine::segment::{EntryKind, decode_index};
+        let (clock, storage, acked) = appends_after_a_failed_roll().await;
+        // The failed roll was undone: no seal entry, and the new segment is gone for good.
+        let dir = Path::new("/data/stream/shard");
+        let index = storage.contents(&dir.join("00000000000000000000.idx")).unwrap();
+        let (_, entries) = decode_index(&index).unwrap();
+        assert!(entries.iter().all(|e| e.kind == EntryKind::Point), "{entries:?}");
+        for seed in 0..4 {
+            let image = storage.crash_image(seed);
+            assert!(!image.exists(&dir.join("00000000000000000015.log")), "image {seed}");
+            let problems =
+                engine::check::check_shard(&image, Path::new("/data/stream/shard")).await;
+            assert!(problems.is_empty(), "image {seed}: {problems:?}");
+            check_recovered(&image, &clock, &acked, &format!("image {seed}")).await;
+        }
+    });
+}
+
+#[test]
+fn recovery_ignores_a_stale_seal_and_an_empty_segment_left_by_a_failed_roll() {
+    block_on(async {
+        use engine::segment::{EntryKind, IndexEntry, SegmentHeader, encode_index_header};
+        use engine::{Storage, StorageFile};
+        let (clock, storage, acked) = appends_after_a_failed_roll().await;
+        // As if the failed roll could not be undone: segment 0's index ends with a seal at
+        // offset 15 (where frames go on) and the empty segment 15 survived.
+        let dir = Path::new("/data/stream/shard");
+        let mut index = encode_index_header(0).to_vec();
+        let seal = IndexEntry {
+            offset: 15,
+            position: 64 + 15 * 235,
+            arrival_ms: 1_700_000_000_000,
+            kind: EntryKind::Seal,
+        };
+        seal.encode(&mut index);
+        let header = SegmentHeader {
+            incarnation: IDENTITY.incarnation,
+            shard_index: IDENTITY.shard_index,
+            first_offset: 15,
+            created_ms: 1_700_000_000_000,
+        };
+        for (name, bytes) in [
+            ("00000000000000000000.idx", index),
+            ("00000000000000000015.log", header.encode().to_vec()),
+            ("00000000000000000015.idx", encode_index_header(15).to_vec()),
+        ] {
+            let file = storage.create(&dir.join(name)).await.unwrap();
+            file.allocate(4096).await.unwrap();
+            file.write_at(0, bytes).await.unwrap();
+            file.sync().await.unwrap();
+        }
+        storage.sync_dir(dir).await.unwrap();
+        let problems = engine::check::check_shard(&storage, dir).await;
+        assert!(problems.is_empty(), "{problems:?}");
+        check_recovered(&storage, &clock, &acked, "stale seal").await;
+        assert!(!storage.exists(&dir.join("00000000000000000015.log")), "the empty one is gone");
+    });
+}
