@@ -1145,7 +1145,16 @@ impl<S: Storage> ShardLog<S> {
             return Ok(end);
         };
         let point = segment.points.partition_point(|p| p.arrival_ms < timestamp_ms);
-        let from = segment.points[point.saturating_sub(1)];
+        // Before the first point (or with none), scan from the segment's first frame.
+        let from = match point.checked_sub(1) {
+            Some(before) => segment.points[before],
+            None => IndexEntry {
+                offset: segment.first_offset,
+                position: SEGMENT_HEADER_BYTES as u64,
+                arrival_ms: i64::MIN,
+                kind: EntryKind::Point,
+            },
+        };
         let view =
             segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
         let mut at = 0usize;
@@ -1338,6 +1347,23 @@ fn scan<F: StorageFile>(
     }
 }
 
+/// Whether the frame header at an index point's position names the point's offset and arrival
+/// time, with a length that fits in the file. (The frame's checksum is verified when it is
+/// served; a point only has to say where the frame starts.)
+fn point_checks_out<F: StorageFile>(file: &F, point: &IndexEntry) -> Result<bool> {
+    let len = file.len();
+    if point.position.saturating_add(FRAME_HEADER_BYTES as u64) > len {
+        return Ok(false);
+    }
+    let header = file.read(point.position, FRAME_HEADER_BYTES)?;
+    let frame_len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+    let (offset, arrival_ms) = record::frame_offset_and_time(&header);
+    Ok((FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&frame_len)
+        && point.position + frame_len as u64 <= len
+        && offset == point.offset
+        && arrival_ms == point.arrival_ms)
+}
+
 /// Whether no frame follows `position` in `file` (the end of the file, or an end marker).
 fn ends_at<F: StorageFile>(file: &F, position: u64) -> Result<bool> {
     let len = file.len();
@@ -1416,7 +1442,12 @@ async fn load_sealed_segment<S: Storage>(
                 && points
                     .windows(2)
                     .all(|w| w[0].offset < w[1].offset && w[0].position < w[1].position);
-            if plausible && (!points.is_empty() || seal.offset == first_offset) {
+            let mut points_check_out = true;
+            for p in &points {
+                points_check_out = points_check_out && point_checks_out(&*file, p)?;
+            }
+            if plausible && points_check_out && (!points.is_empty() || seal.offset == first_offset)
+            {
                 return Ok(Segment {
                     first_offset,
                     path,
@@ -1518,6 +1549,15 @@ async fn recover_tail<S: Storage>(
             }
         }
     }
+    // The older points are kept only if their frames check out too: lookups trust them (an
+    // AT_TIMESTAMP lookup that trusted a wrong arrival time would start late).
+    let mut checked = Vec::with_capacity(points.len());
+    for p in points {
+        if point_checks_out(&*file, &p)? {
+            checked.push(p);
+        }
+    }
+    let mut points = checked;
     // Scan to the end. An invalid frame is a torn tail only if no valid, consecutive frame
     // follows it; otherwise it is damage inside acknowledged data: keep going past it (reads of
     // the damaged records report `Corruption`), never cut acknowledged records off.

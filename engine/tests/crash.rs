@@ -800,3 +800,53 @@ fn recovery_ignores_a_stale_seal_and_an_empty_segment_left_by_a_failed_roll() {
         assert!(!storage.exists(&dir.join("00000000000000000015.log")), "the empty one is gone");
     });
 }
+
+#[test]
+fn a_wrong_older_index_point_cannot_make_at_timestamp_start_late() {
+    block_on(async {
+        use engine::segment::{EntryKind, decode_index, encode_index_header};
+        use engine::{Storage, StorageFile};
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        // Three 256 KiB segments of 1035-byte frames: a point every 64 KiB (63 frames).
+        let log = open(&storage, &clock, 256 << 10).await;
+        for i in 0..700u32 {
+            clock.advance_ms(1);
+            log.append(&[record("key", i.to_le_bytes().repeat(250))]).await.unwrap();
+        }
+        let all = log.read(0, 1000, usize::MAX).unwrap().records;
+        drop(log);
+        let mut indexes: Vec<PathBuf> = storage
+            .file_names()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        indexes.sort();
+        assert_eq!(indexes.len(), 3);
+        // In a rolled segment's index and in the active one's, the second point (not the
+        // newest) claims an arrival time far too early; its checksum is fine.
+        let mut expected = Vec::new();
+        for path in [&indexes[0], &indexes[2]] {
+            let (first_offset, mut entries) =
+                decode_index(&storage.contents(path).unwrap()).unwrap();
+            let points = entries.iter().filter(|e| e.kind == EntryKind::Point).count();
+            assert!(points >= 3, "{path:?}: {points} points");
+            let wrong = entries[1];
+            entries[1].arrival_ms -= 1_000_000;
+            let mut bytes = encode_index_header(first_offset).to_vec();
+            for e in &entries {
+                e.encode(&mut bytes);
+            }
+            let file = storage.create(path).await.unwrap();
+            file.write_at(0, bytes).await.unwrap();
+            file.sync().await.unwrap();
+            // A record a little before the damaged point: the lookup must find it, not the point.
+            let target = wrong.offset - 5;
+            expected.push((all[target as usize].arrival_ms, target));
+        }
+        let log = open(&storage, &clock, 256 << 10).await;
+        for (timestamp_ms, offset) in expected {
+            assert_eq!(log.offset_at_timestamp(timestamp_ms).unwrap(), offset, "at {timestamp_ms}");
+        }
+    });
+}
