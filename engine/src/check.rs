@@ -109,6 +109,11 @@ pub async fn check_shard_summary<S: Storage>(
         let mut damaged = false;
         // Offset ranges lost to damage: index entries inside them are not compared.
         let mut lost: Vec<(u64, u64)> = Vec::new();
+        // In the newest segment, damage after the last frame flagged FLAG_SYNC_BARRIER lies in
+        // an unsynced write that recovery cuts (see `log::recover_tail`): a torn tail.
+        let barriers = segment::header_features(&bytes) & segment::FEATURE_SYNC_BARRIERS != 0;
+        let mut last_barrier = 0u64;
+        let mut tail_damage: Vec<(u64, &'static str)> = Vec::new();
         loop {
             match record::check_frame(&bytes[position..]) {
                 Frame::Valid { len, offset: found, arrival_ms, .. } => {
@@ -125,6 +130,9 @@ pub async fn check_shard_summary<S: Storage>(
                         report(&path, position as u64, "arrival time goes backwards".into());
                     }
                     last_arrival = arrival_ms;
+                    if record::frame_flags(&bytes[position..]) & record::FLAG_SYNC_BARRIER != 0 {
+                        last_barrier = position as u64;
+                    }
                     frames.push((offset, position as u64, arrival_ms));
                     summary.records += 1;
                     summary.bytes += len as u64;
@@ -144,7 +152,11 @@ pub async fn check_shard_summary<S: Storage>(
                     if resume.is_none() && is_last {
                         break;
                     }
-                    report(&path, position as u64, detail.to_string());
+                    if is_last && barriers {
+                        tail_damage.push((position as u64, detail));
+                    } else {
+                        report(&path, position as u64, detail.to_string());
+                    }
                     damaged = true;
                     match resume {
                         Some((relative, resume_offset, _)) if is_last => {
@@ -156,6 +168,9 @@ pub async fn check_shard_summary<S: Storage>(
                     }
                 }
             }
+        }
+        for &(at, detail) in tail_damage.iter().take_while(|(at, _)| *at < last_barrier) {
+            report(&path, at, detail.to_string());
         }
         if !is_last
             && let Some(&next) = first_offsets.get(i + 1)

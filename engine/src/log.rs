@@ -139,6 +139,9 @@ struct Segment<F> {
     end_position: u64,
     last_arrival_ms: i64,
     allocated: u64,
+    /// Every byte before this position is durable (the active segment's last sync). The next
+    /// write that starts here flags its first frame `FLAG_SYNC_BARRIER`.
+    synced_until: u64,
 }
 
 impl<F> Segment<F> {
@@ -573,16 +576,21 @@ impl<S: Storage> ShardLog<S> {
                 take += len;
             }
             let file = active.file.clone();
+            let barrier = active.synced_until >= active.end_position;
             let (end_position, allocated, dirty_until) =
                 (active.end_position, active.allocated, inner.dirty_until);
             // Take the chunk out of the pending buffer without copying it. If the write fails,
             // everything pending is discarded anyway (see `flush_to`).
-            let chunk = if take == inner.pending.len() {
+            let mut chunk = if take == inner.pending.len() {
                 std::mem::take(&mut inner.pending)
             } else {
                 let rest = inner.pending.split_off(take);
                 std::mem::replace(&mut inner.pending, rest)
             };
+            if barrier {
+                // Everything before this write is durable: say so, for recovery.
+                record::set_sync_barrier(&mut chunk);
+            }
             (file, end_position, chunk, allocated, dirty_until)
         };
         // Frame boundaries of the chunk, for the index (the chunk itself goes to the kernel).
@@ -615,7 +623,10 @@ impl<S: Storage> ShardLog<S> {
         self.inner.borrow_mut().dirty_until = dirty_until.max(end);
         file.write_at(position, chunk).await?;
         match self.config.durability {
-            Durability::Always => file.sync().await?,
+            Durability::Always => {
+                file.sync().await?;
+                self.inner.borrow_mut().segments.last_mut().expect("active").synced_until = end;
+            }
             Durability::Interval { .. } | Durability::Never => {
                 self.inner.borrow_mut().unsynced = true;
             }
@@ -771,6 +782,7 @@ impl<S: Storage> ShardLog<S> {
             end_position: SEGMENT_HEADER_BYTES as u64,
             last_arrival_ms: i64::MIN,
             allocated,
+            synced_until: SEGMENT_HEADER_BYTES as u64,
         });
         Ok(())
     }
@@ -859,19 +871,25 @@ impl<S: Storage> ShardLog<S> {
 
     /// Syncs written data (for `Durability::Interval`, called by a timer; and on shutdown).
     pub async fn sync(&self) -> Result<()> {
-        let file = {
+        let active = {
             let mut inner = self.inner.borrow_mut();
             if !inner.unsynced {
                 return Ok(());
             }
             inner.unsynced = false;
-            inner.segments.last().map(|s| s.file.clone())
+            inner.segments.last().map(|s| (s.file.clone(), s.first_offset, s.end_position))
         };
-        if let Some(file) = file
-            && let Err(error) = file.sync().await
-        {
+        let Some((file, first_offset, end_position)) = active else { return Ok(()) };
+        if let Err(error) = file.sync().await {
             self.inner.borrow_mut().unsynced = true;
             return Err(error.into());
+        }
+        // Everything written before the sync started is durable.
+        let mut inner = self.inner.borrow_mut();
+        if let Some(active) = inner.segments.last_mut()
+            && active.first_offset == first_offset
+        {
+            active.synced_until = active.synced_until.max(end_position);
         }
         Ok(())
     }
@@ -1308,13 +1326,15 @@ async fn read_seal_file<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u6
 }
 
 /// Scans frames from (`position`, `offset`) while they are valid and consecutive. Adds points
-/// to `points`. Returns (end position, next offset, last arrival time).
+/// to `points`, and raises `last_barrier` to the position of each frame flagged
+/// `FLAG_SYNC_BARRIER`. Returns (end position, next offset, last arrival time).
 fn scan<F: StorageFile>(
     file: &F,
     mut position: u64,
     mut offset: u64,
     points: &mut Vec<IndexEntry>,
     mut last_arrival_ms: i64,
+    last_barrier: &mut u64,
 ) -> Result<(u64, u64, i64)> {
     let len = file.len();
     if position >= len {
@@ -1337,6 +1357,9 @@ fn scan<F: StorageFile>(
                         arrival_ms,
                         kind: EntryKind::Point,
                     });
+                }
+                if record::frame_flags(&view[at..]) & record::FLAG_SYNC_BARRIER != 0 {
+                    *last_barrier = position;
                 }
                 last_arrival_ms = arrival_ms;
                 offset += 1;
@@ -1460,6 +1483,7 @@ async fn load_sealed_segment<S: Storage>(
                     end_position: seal.position,
                     last_arrival_ms: seal.arrival_ms,
                     allocated: u64::MAX,
+                    synced_until: seal.position,
                 });
             }
         }
@@ -1467,7 +1491,7 @@ async fn load_sealed_segment<S: Storage>(
     // Missing or damaged index: rebuild it from the segment.
     let mut points = Vec::new();
     let (end_position, next_offset, last_arrival_ms) =
-        scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN)?;
+        scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN, &mut 0)?;
     let mut bytes = encode_index_header_vec(first_offset);
     for p in &points {
         p.encode(&mut bytes);
@@ -1502,6 +1526,7 @@ async fn load_sealed_segment<S: Storage>(
         end_position,
         last_arrival_ms,
         allocated: u64::MAX,
+        synced_until: end_position,
     })
 }
 
@@ -1558,12 +1583,17 @@ async fn recover_tail<S: Storage>(
         }
     }
     let mut points = checked;
-    // Scan to the end. An invalid frame is a torn tail only if no valid, consecutive frame
-    // follows it; otherwise it is damage inside acknowledged data: keep going past it (reads of
-    // the damaged records report `Corruption`), never cut acknowledged records off.
+    // Scan to the end. An invalid frame is a torn tail if no valid, consecutive frame follows
+    // it; otherwise it is damage inside acknowledged data: keep going past it (reads of the
+    // damaged records report `Corruption`), never cut acknowledged records off.
     let (mut position, mut offset, mut last_arrival) = start;
-    let (end_position, next_offset, last_arrival_ms) = loop {
-        let (end, next, last) = scan(&*file, position, offset, &mut points, last_arrival)?;
+    let mut last_barrier = 0u64;
+    // Each stretch of damage skipped: (position, offset due there, arrival time before it,
+    // points before it).
+    let mut damage: Vec<(u64, u64, i64, usize)> = Vec::new();
+    let (mut end_position, mut next_offset, mut last_arrival_ms) = loop {
+        let (end, next, last) =
+            scan(&*file, position, offset, &mut points, last_arrival, &mut last_barrier)?;
         last_arrival = last;
         if end >= len {
             break (end, next, last);
@@ -1574,6 +1604,7 @@ async fn recover_tail<S: Storage>(
         }
         match resume_after_damage(&view, end, next, &entries) {
             Some((relative, resume_offset, arrival_ms)) => {
+                damage.push((end, next, last, points.len()));
                 // A point at the resume position lets lookups jump over the damage.
                 points.push(IndexEntry {
                     offset: resume_offset,
@@ -1587,6 +1618,21 @@ async fn recover_tail<S: Storage>(
             None => break (end, next, last),
         }
     };
+    // Page-cache writeback does not keep unsynced writes a prefix: a later page of the last
+    // write can reach the disk without an earlier one, leaving valid frames after a hole. Those
+    // frames were never acknowledged (nothing after the last sync is, under `Always`). A frame
+    // flagged `FLAG_SYNC_BARRIER` was written after everything before it was synced, so damage
+    // before the last such frame lies in synced data and is kept as damage; damage after it
+    // lies in the unsynced tail: cut there. (Segments written before the flag existed keep
+    // every stretch of damage, as before.)
+    let header = file.read(0, SEGMENT_HEADER_BYTES)?;
+    if segment::header_features(&header) & segment::FEATURE_SYNC_BARRIERS != 0
+        && let Some(&(at, due, arrival_ms, points_before)) =
+            damage.iter().find(|(at, ..)| *at > last_barrier)
+    {
+        (end_position, next_offset, last_arrival_ms) = (at, due, arrival_ms);
+        points.truncate(points_before);
+    }
     // Cut stale or torn bytes after the last valid frame, keeping the preallocation.
     if len > end_position {
         file.truncate(end_position).await?;
@@ -1614,6 +1660,7 @@ async fn recover_tail<S: Storage>(
         end_position,
         last_arrival_ms,
         allocated: len.max(end_position),
+        synced_until: end_position,
     })
 }
 
