@@ -51,6 +51,12 @@ pub async fn check_shard_summary<S: Storage>(
     let mut first_offsets: Vec<u64> =
         names.iter().filter_map(|n| segment::parse_segment_file_name(n)).collect();
     first_offsets.sort_unstable();
+    // An empty newest segment left by a failed roll is removed by recovery: not damage.
+    if let [.., previous_first, last_first] = first_offsets[..]
+        && is_abandoned_roll(storage, dir, previous_first, last_first).await
+    {
+        first_offsets.pop();
+    }
     let mut expected_next: Option<u64> = None;
     for (i, &first_offset) in first_offsets.iter().enumerate() {
         let is_last = i + 1 == first_offsets.len();
@@ -71,6 +77,11 @@ pub async fn check_shard_summary<S: Storage>(
                 continue;
             }
         };
+        if is_last && crate::log::is_unwritten_segment(&bytes) {
+            // A roll interrupted before the new header was synced: recovery removes the file.
+            summary.segments -= 1;
+            continue;
+        }
         match SegmentHeader::decode(&bytes) {
             Ok(h) if h.first_offset == first_offset => {}
             Ok(_) => report(&path, 32, "header first offset disagrees with the file name".into()),
@@ -98,6 +109,11 @@ pub async fn check_shard_summary<S: Storage>(
         let mut damaged = false;
         // Offset ranges lost to damage: index entries inside them are not compared.
         let mut lost: Vec<(u64, u64)> = Vec::new();
+        // In the newest segment, damage after the last frame flagged FLAG_SYNC_BARRIER lies in
+        // an unsynced write that recovery cuts (see `log::recover_tail`): a torn tail.
+        let barriers = segment::header_features(&bytes) & segment::FEATURE_SYNC_BARRIERS != 0;
+        let mut last_barrier = 0u64;
+        let mut tail_damage: Vec<(u64, &'static str)> = Vec::new();
         loop {
             match record::check_frame(&bytes[position..]) {
                 Frame::Valid { len, offset: found, arrival_ms, .. } => {
@@ -114,6 +130,9 @@ pub async fn check_shard_summary<S: Storage>(
                         report(&path, position as u64, "arrival time goes backwards".into());
                     }
                     last_arrival = arrival_ms;
+                    if record::frame_flags(&bytes[position..]) & record::FLAG_SYNC_BARRIER != 0 {
+                        last_barrier = position as u64;
+                    }
                     frames.push((offset, position as u64, arrival_ms));
                     summary.records += 1;
                     summary.bytes += len as u64;
@@ -133,7 +152,11 @@ pub async fn check_shard_summary<S: Storage>(
                     if resume.is_none() && is_last {
                         break;
                     }
-                    report(&path, position as u64, detail.to_string());
+                    if is_last && barriers {
+                        tail_damage.push((position as u64, detail));
+                    } else {
+                        report(&path, position as u64, detail.to_string());
+                    }
                     damaged = true;
                     match resume {
                         Some((relative, resume_offset, _)) if is_last => {
@@ -145,6 +168,9 @@ pub async fn check_shard_summary<S: Storage>(
                     }
                 }
             }
+        }
+        for &(at, detail) in tail_damage.iter().take_while(|(at, _)| *at < last_barrier) {
+            report(&path, at, detail.to_string());
         }
         if !is_last
             && let Some(&next) = first_offsets.get(i + 1)
@@ -193,7 +219,12 @@ pub async fn check_shard_summary<S: Storage>(
                             }
                         }
                         Some(e) => {
-                            if e.offset != offset || e.position != position as u64 {
+                            // A seal that a frame of its offset follows was left by a roll
+                            // that failed (appends went on here); recovery ignores it.
+                            let stale = frames
+                                .binary_search_by_key(&e.offset, |f| f.0)
+                                .is_ok_and(|k| frames[k].1 == e.position);
+                            if !stale && (e.offset != offset || e.position != position as u64) {
                                 report(
                                     &index_path,
                                     at as u64,
@@ -210,4 +241,26 @@ pub async fn check_shard_summary<S: Storage>(
         }
     }
     (summary, problems)
+}
+
+async fn is_abandoned_roll<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    previous_first: u64,
+    last_first: u64,
+) -> bool {
+    let whole = |first_offset: u64| async move {
+        let file = storage.open(&dir.join(segment::segment_file_name(first_offset))).await.ok()?;
+        file.read(0, file.len() as usize).ok()
+    };
+    let (Some(previous), Some(last)) = (whole(previous_first).await, whole(last_first).await)
+    else {
+        return false;
+    };
+    let index_path = dir.join(segment::index_file_name(previous_first));
+    let hints = match read_file(storage, &index_path).await {
+        Ok(Some(index)) => segment::decode_index(&index).map(|(_, e)| e).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    crate::log::is_abandoned_roll(&previous, previous_first, &hints, &last, last_first)
 }

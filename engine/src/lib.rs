@@ -20,8 +20,8 @@ pub mod storage;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use log::{
-    AppendResult, Durability, FrameRef, LogConfig, ReadBatch, ReadSink, ReadSummary, ShardIdentity,
-    ShardLog,
+    Anomaly, AppendResult, Durability, FrameRef, LogConfig, ReadBatch, ReadSink, ReadSummary,
+    ShardIdentity, ShardLog,
 };
 pub use record::{NewRecord, Record};
 pub use sequence::{

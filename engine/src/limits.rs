@@ -49,6 +49,10 @@ pub const INDEX_ENTRY_BYTES: usize = 32;
 
 /// Bytes one group-commit flush writes at most; larger pending buffers are split.
 pub const FLUSH_BYTES_MAX: usize = 8 << 20;
+/// Failed flushes a shard log remembers, so that a group-commit waiter woken late still learns
+/// whether an earlier chunk of the failed flush made its batch durable. A waiter that slept
+/// through more failures than this is told its append failed (it may then be written twice).
+pub const FLUSH_FAILURES_REMEMBERED: usize = 64;
 /// Bytes appended but not yet flushed, per shard. Appends beyond this wait (backpressure).
 pub const PENDING_BYTES_MAX: usize = 32 << 20;
 

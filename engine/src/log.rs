@@ -9,6 +9,7 @@
 //! No `RefCell` borrow is ever held across an `.await`.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -138,6 +139,9 @@ struct Segment<F> {
     end_position: u64,
     last_arrival_ms: i64,
     allocated: u64,
+    /// Every byte before this position is durable (the active segment's last sync). The next
+    /// write that starts here flags its first frame `FLAG_SYNC_BARRIER`.
+    synced_until: u64,
 }
 
 impl<F> Segment<F> {
@@ -159,6 +163,11 @@ struct Inner<F> {
     flushing: bool,
     /// Bumped when a failed flush discards pending records; their appends fail.
     generation: u64,
+    /// For the most recent failed flushes: (the generation that failed, `visible_next` when it
+    /// failed). A waiter of that generation whose records all lie below it was acknowledged
+    /// by an earlier chunk of the leader's flush: it succeeded, even though later chunks failed.
+    /// Bounded by `FLUSH_FAILURES_REMEMBERED`; an older waiter is told its append failed.
+    failed_generations: VecDeque<(u64, u64)>,
     last_error: Option<Error>,
     /// Bytes of the active segment past `end_position` up to here may hold garbage from a
     /// failed write; the next write zeroes them.
@@ -185,6 +194,18 @@ pub struct ShardLog<S: Storage> {
     flushed: Notify,
     /// Woken when records become visible, or the log is sealed or closed (subscribers).
     appended: Notify,
+    /// Damage recovery found and left in place (see [`ShardLog::anomalies`]).
+    anomalies: Vec<Anomaly>,
+}
+
+/// Damage that recovery found in a shard directory and left in place: data is never deleted
+/// because of it, and reads that reach it fail with `Error::Corruption`. `spate check` reports
+/// the same damage offline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    pub path: PathBuf,
+    pub position: u64,
+    pub detail: String,
 }
 
 const SEAL_FILE: &str = "sealed";
@@ -213,15 +234,15 @@ impl<S: Storage> ShardLog<S> {
             .collect();
         first_offsets.sort_unstable();
 
-        // A crash while rolling can leave a last segment whose header never became durable. Its
-        // header is synced before any frame is written, so it holds no acknowledged record.
+        // A crash while rolling can leave a last segment whose header never became durable
+        // (missing, all zero, or torn part way). Its header is synced before any frame is
+        // written, so it holds no acknowledged record.
         let mut removed_any = false;
         while let Some(&first_offset) = first_offsets.last() {
             let path = dir.join(segment::segment_file_name(first_offset));
             let file = storage.open(&path).await?;
-            let head = file.read(0, (SEGMENT_HEADER_BYTES as u64).min(file.len()) as usize)?;
-            let never_written = head.len() < SEGMENT_HEADER_BYTES || head.iter().all(|&b| b == 0);
-            if !never_written || SegmentHeader::decode(&head).is_ok() {
+            let bytes = file.read(0, file.len() as usize)?;
+            if !is_unwritten_segment(&bytes) {
                 break;
             }
             drop(file);
@@ -232,6 +253,36 @@ impl<S: Storage> ShardLog<S> {
             }
             removed_any = true;
             first_offsets.pop();
+        }
+        // A roll that failed can leave an empty newest segment while appends went on into the
+        // segment before it (see `abandon_roll`). It holds nothing; the older one is the tail.
+        if let [.., previous_first, last_first] = first_offsets[..] {
+            let path = dir.join(segment::segment_file_name(last_first));
+            let last = storage.open(&path).await?;
+            let last_bytes = last.read(0, last.len() as usize)?;
+            let previous_path = dir.join(segment::segment_file_name(previous_first));
+            let previous = storage.open(&previous_path).await?;
+            let previous_bytes = previous.read(0, previous.len() as usize)?;
+            let hints = read_file(&storage, &dir.join(segment::index_file_name(previous_first)))
+                .await?
+                .and_then(|bytes| decode_index(&bytes))
+                .map(|(_, entries)| entries)
+                .unwrap_or_default();
+            if is_abandoned_roll(&previous_bytes, previous_first, &hints, &last_bytes, last_first) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "removing an empty segment left by a failed roll; the segment before it \
+                     holds later records"
+                );
+                drop(last);
+                storage.remove(&path).await?;
+                let index_path = dir.join(segment::index_file_name(last_first));
+                if storage.exists(&index_path) {
+                    storage.remove(&index_path).await?;
+                }
+                removed_any = true;
+                first_offsets.pop();
+            }
         }
         let mut segments: Vec<Segment<S::File>> = Vec::new();
         for (i, &first_offset) in first_offsets.iter().enumerate() {
@@ -265,19 +316,25 @@ impl<S: Storage> ShardLog<S> {
         if removed_any {
             storage.sync_dir(&dir).await?;
         }
-        // A crash during retention can remove a middle segment before an older one; everything
-        // before the last gap was being trimmed, so finish the trim.
-        if let Some(gap) = (1..segments.len())
-            .rev()
-            .find(|&i| segments[i - 1].next_offset != segments[i].first_offset)
-        {
-            for segment in segments.drain(..gap) {
-                storage.remove(&segment.path).await?;
-                if storage.exists(&segment.index_path) {
-                    storage.remove(&segment.index_path).await?;
-                }
+        // Retention removes segments oldest first and syncs the directory after each removal,
+        // so a crash part way leaves a gap-free suffix. A gap between segments is therefore
+        // damage (a lost file, an operator's mistake): report it and keep every segment. Reads
+        // of the missing offsets fail with `Corruption`; the records around them stay readable.
+        let mut anomalies = Vec::new();
+        for pair in segments.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            if before.next_offset != after.first_offset {
+                let detail = format!(
+                    "gap between segments: offsets {}..{} are missing (previous segment ends at \
+                     {}, this one begins at {})",
+                    before.next_offset.min(after.first_offset),
+                    after.first_offset.max(before.next_offset),
+                    before.next_offset,
+                    after.first_offset
+                );
+                tracing::error!(path = %after.path.display(), %detail, "shard log anomaly");
+                anomalies.push(Anomaly { path: after.path.clone(), position: 0, detail });
             }
-            storage.sync_dir(&dir).await?;
         }
 
         let next_offset = segments.last().map_or(0, |s| s.next_offset);
@@ -290,6 +347,7 @@ impl<S: Storage> ShardLog<S> {
             pending: Vec::new(),
             flushing: false,
             generation: 0,
+            failed_generations: VecDeque::new(),
             last_error: None,
             dirty_until: 0,
             sealing: sealed.is_some(),
@@ -311,6 +369,7 @@ impl<S: Storage> ShardLog<S> {
             inner: RefCell::new(inner),
             flushed: Notify::default(),
             appended: Notify::default(),
+            anomalies,
         })
     }
 
@@ -357,6 +416,12 @@ impl<S: Storage> ShardLog<S> {
 
     pub fn segment_count(&self) -> usize {
         self.inner.borrow().segments.len()
+    }
+
+    /// Damage recovery found when the log was opened and left in place (empty if healthy).
+    /// For monitoring: the data around it is served; reads that reach it fail.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
     }
 
     /// Appends records as one batch with consecutive offsets and one arrival time. Completes
@@ -429,6 +494,19 @@ impl<S: Storage> ShardLog<S> {
             {
                 let mut inner = self.inner.borrow_mut();
                 if inner.generation != generation {
+                    // A flush failed after this waiter's batch was enqueued. If an earlier chunk
+                    // of that flush made the whole batch durable, it is acknowledged: reporting
+                    // it failed would make the client retry and write a duplicate. (Offsets
+                    // restart at `visible_next` after a failure, so only the `visible_next` of
+                    // this waiter's own generation tells which batches landed.)
+                    let durable_end = inner
+                        .failed_generations
+                        .iter()
+                        .find(|&&(failed, _)| failed == generation)
+                        .map(|&(_, visible_next)| visible_next);
+                    if durable_end.is_some_and(|end| target <= end) {
+                        return Ok(());
+                    }
                     return Err(inner
                         .last_error
                         .as_ref()
@@ -452,6 +530,11 @@ impl<S: Storage> ShardLog<S> {
                 inner.flushing = false;
                 if let Err(error) = result {
                     // Discard everything pending: offsets restart at the last acknowledged one.
+                    let failed = (inner.generation, inner.visible_next);
+                    if inner.failed_generations.len() == FLUSH_FAILURES_REMEMBERED {
+                        inner.failed_generations.pop_front();
+                    }
+                    inner.failed_generations.push_back(failed);
                     inner.generation += 1;
                     inner.pending.clear();
                     inner.next_offset = inner.visible_next;
@@ -493,16 +576,21 @@ impl<S: Storage> ShardLog<S> {
                 take += len;
             }
             let file = active.file.clone();
+            let barrier = active.synced_until >= active.end_position;
             let (end_position, allocated, dirty_until) =
                 (active.end_position, active.allocated, inner.dirty_until);
             // Take the chunk out of the pending buffer without copying it. If the write fails,
             // everything pending is discarded anyway (see `flush_to`).
-            let chunk = if take == inner.pending.len() {
+            let mut chunk = if take == inner.pending.len() {
                 std::mem::take(&mut inner.pending)
             } else {
                 let rest = inner.pending.split_off(take);
                 std::mem::replace(&mut inner.pending, rest)
             };
+            if barrier {
+                // Everything before this write is durable: say so, for recovery.
+                record::set_sync_barrier(&mut chunk);
+            }
             (file, end_position, chunk, allocated, dirty_until)
         };
         // Frame boundaries of the chunk, for the index (the chunk itself goes to the kernel).
@@ -535,7 +623,10 @@ impl<S: Storage> ShardLog<S> {
         self.inner.borrow_mut().dirty_until = dirty_until.max(end);
         file.write_at(position, chunk).await?;
         match self.config.durability {
-            Durability::Always => file.sync().await?,
+            Durability::Always => {
+                file.sync().await?;
+                self.inner.borrow_mut().segments.last_mut().expect("active").synced_until = end;
+            }
             Durability::Interval { .. } | Durability::Never => {
                 self.inner.borrow_mut().unsynced = true;
             }
@@ -607,10 +698,10 @@ impl<S: Storage> ShardLog<S> {
     }
 
     /// Zeroes what a failed write may have left after the active segment's last frame, so that
-    /// no frame whose append was reported failed can become durable behind a seal or a roll
-    /// (recovery would otherwise find it valid past the segment's end). The flush leader's
-    /// next write does the same (`dirty_until`); a seal or roll ends writes to the segment, so
-    /// they do it here. Only the leader calls this.
+    /// no frame whose append was reported failed can become durable behind a seal, a roll or a
+    /// close (recovery would otherwise find it valid past the segment's end). The flush
+    /// leader's next write does the same (`dirty_until`); a seal, roll or close ends writes to
+    /// the segment, so they do it here. Only the leader calls this.
     async fn clear_failed_write(&self) -> Result<()> {
         let (file, from, until) = {
             let inner = self.inner.borrow();
@@ -645,30 +736,34 @@ impl<S: Storage> ShardLog<S> {
             });
             (inner.visible_next, previous)
         };
-        if let Some((file, index_path, points, end_position, next_offset, last_arrival_ms)) =
+        let path = self.dir.join(segment::segment_file_name(first_offset));
+        let index_path = self.dir.join(segment::index_file_name(first_offset));
+        if let Some((file, previous_index_path, points, end_position, next_offset, arrival_ms)) =
             previous
         {
             file.sync().await?;
-            let mut bytes = encode_index_header_vec(first_offset_of(&index_path));
+            let mut bytes = encode_index_header_vec(first_offset_of(&previous_index_path));
             for p in &points {
                 p.encode(&mut bytes);
             }
             IndexEntry {
                 offset: next_offset,
                 position: end_position,
-                arrival_ms: last_arrival_ms,
+                arrival_ms,
                 kind: EntryKind::Seal,
             }
             .encode(&mut bytes);
-            write_file_synced(&self.storage, &index_path, bytes).await?;
+            if let Err(error) = write_file_synced(&self.storage, &previous_index_path, bytes).await
+            {
+                self.abandon_roll(&path, &index_path).await;
+                return Err(error);
+            }
         }
-        let path = self.dir.join(segment::segment_file_name(first_offset));
-        let index_path = self.dir.join(segment::index_file_name(first_offset));
         let created = self.create_segment(&path, &index_path, first_offset).await;
         let (file, index, allocated) = match created {
             Ok(created) => created,
             Err(error) => {
-                let _ = self.storage.remove(&path).await;
+                self.abandon_roll(&path, &index_path).await;
                 return Err(error);
             }
         };
@@ -687,8 +782,48 @@ impl<S: Storage> ShardLog<S> {
             end_position: SEGMENT_HEADER_BYTES as u64,
             last_arrival_ms: i64::MIN,
             allocated,
+            synced_until: SEGMENT_HEADER_BYTES as u64,
         });
         Ok(())
+    }
+
+    /// Undoes a roll that failed, so that appends can go on into the active segment: removes
+    /// the new segment's files durably, then rewrites the active segment's index without the
+    /// seal entry the roll may have synced. Otherwise a crash later could revive the new, empty
+    /// segment and end the active one at the seal: the records appended from now on would be
+    /// hidden and their offsets reused. Best effort (the roll's error is what the caller sees):
+    /// recovery also ignores a seal that frames follow, and removes an empty newest segment the
+    /// segment before it runs past (see `open` and `is_abandoned_roll`).
+    async fn abandon_roll(&self, path: &Path, index_path: &Path) {
+        for file in [path, index_path] {
+            if self.storage.exists(file) {
+                let _ = self.storage.remove(file).await;
+            }
+        }
+        let _ = self.storage.sync_dir(&self.dir).await;
+        let active = {
+            let inner = self.inner.borrow();
+            inner.segments.last().map(|s| (s.index_path.clone(), s.points.clone()))
+        };
+        let Some((active_index_path, points)) = active else { return };
+        let mut bytes = encode_index_header_vec(first_offset_of(&active_index_path));
+        for p in &points {
+            p.encode(&mut bytes);
+        }
+        let Ok(index) = self.storage.create(&active_index_path).await else { return };
+        let index = Rc::new(index);
+        // The old handle may name a file the roll replaced: later points go to this one.
+        {
+            let mut inner = self.inner.borrow_mut();
+            let active = inner.segments.last_mut().expect("the roll keeps the active segment");
+            active.index_file = Some(index.clone());
+            active.points_persisted = 0;
+        }
+        if index.write_at(0, bytes).await.is_ok() && index.sync().await.is_ok() {
+            let mut inner = self.inner.borrow_mut();
+            let active = inner.segments.last_mut().expect("the roll keeps the active segment");
+            active.points_persisted = points.len().min(active.points.len());
+        }
     }
 
     async fn create_segment(
@@ -736,19 +871,25 @@ impl<S: Storage> ShardLog<S> {
 
     /// Syncs written data (for `Durability::Interval`, called by a timer; and on shutdown).
     pub async fn sync(&self) -> Result<()> {
-        let file = {
+        let active = {
             let mut inner = self.inner.borrow_mut();
             if !inner.unsynced {
                 return Ok(());
             }
             inner.unsynced = false;
-            inner.segments.last().map(|s| s.file.clone())
+            inner.segments.last().map(|s| (s.file.clone(), s.first_offset, s.end_position))
         };
-        if let Some(file) = file
-            && let Err(error) = file.sync().await
-        {
+        let Some((file, first_offset, end_position)) = active else { return Ok(()) };
+        if let Err(error) = file.sync().await {
             self.inner.borrow_mut().unsynced = true;
             return Err(error.into());
+        }
+        // Everything written before the sync started is durable.
+        let mut inner = self.inner.borrow_mut();
+        if let Some(active) = inner.segments.last_mut()
+            && active.first_offset == first_offset
+        {
+            active.synced_until = active.synced_until.max(end_position);
         }
         Ok(())
     }
@@ -850,14 +991,16 @@ impl<S: Storage> ShardLog<S> {
         if doomed.is_empty() {
             return rolled.map(|()| 0);
         }
-        // Oldest first: a crash part way leaves a gap-free suffix (see `open`).
+        // Oldest first, each removal made durable before the next: removals in one directory
+        // are not ordered on disk without a sync in between, and a crash part way must leave a
+        // gap-free suffix (`open` reports a gap as damage).
         for segment in &doomed {
             self.storage.remove(&segment.path).await?;
             if self.storage.exists(&segment.index_path) {
                 self.storage.remove(&segment.index_path).await?;
             }
+            self.storage.sync_dir(&self.dir).await?;
         }
-        self.storage.sync_dir(&self.dir).await?;
         rolled?;
         Ok(doomed.len())
     }
@@ -870,8 +1013,16 @@ impl<S: Storage> ShardLog<S> {
         };
         let _ = self.flush_to(target, generation).await;
         self.lead().await;
-        self.inner.borrow_mut().unsynced = true;
-        let result = self.sync().await;
+        // Zero what a failed append left after the last frame first, as a roll or seal does:
+        // the sync below would otherwise make a frame reported failed durable, and recovery
+        // would serve it. If that write fails, skip the sync: every acknowledged frame is
+        // already synced under `Always`, and `Interval`/`Never` allow losing unsynced ones.
+        let result = async {
+            self.clear_failed_write().await?;
+            self.inner.borrow_mut().unsynced = true;
+            self.sync().await
+        }
+        .await;
         self.inner.borrow_mut().closed = true;
         self.unlead();
         self.appended.notify_all();
@@ -931,6 +1082,17 @@ impl<S: Storage> ShardLog<S> {
             if offset >= segment.next_offset {
                 index += 1;
                 continue;
+            }
+            if offset < segment.first_offset {
+                // A gap between segments (see `open`): these offsets are lost.
+                if summary.records > 0 {
+                    break;
+                }
+                return Err(corruption(
+                    &segment.path,
+                    0,
+                    format!("offset {offset} is missing: a gap before this segment"),
+                ));
             }
             let start = match locate(segment, offset) {
                 Ok(position) => position,
@@ -1001,7 +1163,16 @@ impl<S: Storage> ShardLog<S> {
             return Ok(end);
         };
         let point = segment.points.partition_point(|p| p.arrival_ms < timestamp_ms);
-        let from = segment.points[point.saturating_sub(1)];
+        // Before the first point (or with none), scan from the segment's first frame.
+        let from = match point.checked_sub(1) {
+            Some(before) => segment.points[before],
+            None => IndexEntry {
+                offset: segment.first_offset,
+                position: SEGMENT_HEADER_BYTES as u64,
+                arrival_ms: i64::MIN,
+                kind: EntryKind::Point,
+            },
+        };
         let view =
             segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
         let mut at = 0usize;
@@ -1078,6 +1249,16 @@ fn frame_header(bytes: &[u8]) -> Option<(usize, u64, i64)> {
     Some((len, offset, arrival_ms))
 }
 
+/// Whether `bytes` (a whole segment file) is a segment whose creation a crash interrupted: its
+/// header does not check out (missing, all zero or torn) and nothing but zeros follows it. Such
+/// a file holds no acknowledged record, because a segment's header is synced before any frame
+/// is written to it. A bad header followed by anything else is damage, not a torn creation.
+pub fn is_unwritten_segment(bytes: &[u8]) -> bool {
+    let header_end = SEGMENT_HEADER_BYTES.min(bytes.len());
+    SegmentHeader::decode(&bytes[..header_end]).is_err()
+        && bytes[header_end..].iter().all(|&b| b == 0)
+}
+
 /// Length of the (self-encoded, trusted) frame at `at` in a pending buffer.
 fn frame_len_at(buffer: &[u8], at: usize) -> usize {
     if at + 4 > buffer.len() {
@@ -1145,13 +1326,15 @@ async fn read_seal_file<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u6
 }
 
 /// Scans frames from (`position`, `offset`) while they are valid and consecutive. Adds points
-/// to `points`. Returns (end position, next offset, last arrival time).
+/// to `points`, and raises `last_barrier` to the position of each frame flagged
+/// `FLAG_SYNC_BARRIER`. Returns (end position, next offset, last arrival time).
 fn scan<F: StorageFile>(
     file: &F,
     mut position: u64,
     mut offset: u64,
     points: &mut Vec<IndexEntry>,
     mut last_arrival_ms: i64,
+    last_barrier: &mut u64,
 ) -> Result<(u64, u64, i64)> {
     let len = file.len();
     if position >= len {
@@ -1175,11 +1358,84 @@ fn scan<F: StorageFile>(
                         kind: EntryKind::Point,
                     });
                 }
+                if record::frame_flags(&view[at..]) & record::FLAG_SYNC_BARRIER != 0 {
+                    *last_barrier = position;
+                }
                 last_arrival_ms = arrival_ms;
                 offset += 1;
                 position += len as u64;
             }
             _ => return Ok((position, offset, last_arrival_ms)),
+        }
+    }
+}
+
+/// Whether the frame header at an index point's position names the point's offset and arrival
+/// time, with a length that fits in the file. (The frame's checksum is verified when it is
+/// served; a point only has to say where the frame starts.)
+fn point_checks_out<F: StorageFile>(file: &F, point: &IndexEntry) -> Result<bool> {
+    let len = file.len();
+    if point.position.saturating_add(FRAME_HEADER_BYTES as u64) > len {
+        return Ok(false);
+    }
+    let header = file.read(point.position, FRAME_HEADER_BYTES)?;
+    let frame_len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+    let (offset, arrival_ms) = record::frame_offset_and_time(&header);
+    Ok((FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&frame_len)
+        && point.position + frame_len as u64 <= len
+        && offset == point.offset
+        && arrival_ms == point.arrival_ms)
+}
+
+/// Whether no frame follows `position` in `file` (the end of the file, or an end marker).
+fn ends_at<F: StorageFile>(file: &F, position: u64) -> Result<bool> {
+    let len = file.len();
+    Ok(position >= len
+        || record::check_frame(&file.read(position, (len - position) as usize)?) == Frame::End)
+}
+
+/// Whether the newest segment (`last`, a whole file starting at offset `last_first`) was left
+/// behind by a roll that failed: it holds no frame (a valid header, then zeros), and the
+/// segment before it (`previous`, a whole file starting at `previous_first`, with the entries
+/// of its index as hints) holds the frame of `last_first`: appends went on into the older
+/// segment after the roll failed. Removing it loses nothing.
+pub fn is_abandoned_roll(
+    previous: &[u8],
+    previous_first: u64,
+    previous_hints: &[IndexEntry],
+    last: &[u8],
+    last_first: u64,
+) -> bool {
+    let empty = last.len() >= SEGMENT_HEADER_BYTES
+        && SegmentHeader::decode(&last[..SEGMENT_HEADER_BYTES]).is_ok()
+        && last[SEGMENT_HEADER_BYTES..].iter().all(|&b| b == 0);
+    if !empty || last_first <= previous_first || previous.len() < SEGMENT_HEADER_BYTES {
+        return false;
+    }
+    // Walk frames from the nearest hint at or before `last_first` whose frame checks out (a
+    // seal entry names `last_first` itself), else from the first frame.
+    let checks_out = |e: &&IndexEntry| {
+        e.offset <= last_first
+            && e.offset >= previous_first
+            && previous.get(e.position as usize..).is_some_and(|view| {
+                matches!(record::check_frame(view), Frame::Valid { offset, .. } if offset == e.offset)
+            })
+    };
+    let (mut position, mut offset) = previous_hints
+        .iter()
+        .filter(checks_out)
+        .max_by_key(|e| e.offset)
+        .map_or((SEGMENT_HEADER_BYTES, previous_first), |e| (e.position as usize, e.offset));
+    loop {
+        match record::check_frame(&previous[position..]) {
+            Frame::Valid { len, offset: found, .. } if found == offset => {
+                if found == last_first {
+                    return true;
+                }
+                offset += 1;
+                position += len;
+            }
+            _ => return false,
         }
     }
 }
@@ -1199,14 +1455,22 @@ async fn load_sealed_segment<S: Storage>(
         let points: Vec<IndexEntry> =
             entries.iter().filter(|e| e.kind == EntryKind::Point).copied().collect();
         if let Some(seal) = seal {
+            // A seal that frames follow was left by a roll that failed (appends went on into
+            // this segment): rescan. The segment must end at the seal.
             let plausible = index_first == first_offset
                 && seal.offset == next_first_offset
                 && seal.position <= file.len()
+                && ends_at(&*file, seal.position)?
                 && points.first().is_none_or(|p| p.offset == first_offset)
                 && points
                     .windows(2)
                     .all(|w| w[0].offset < w[1].offset && w[0].position < w[1].position);
-            if plausible && (!points.is_empty() || seal.offset == first_offset) {
+            let mut points_check_out = true;
+            for p in &points {
+                points_check_out = points_check_out && point_checks_out(&*file, p)?;
+            }
+            if plausible && points_check_out && (!points.is_empty() || seal.offset == first_offset)
+            {
                 return Ok(Segment {
                     first_offset,
                     path,
@@ -1219,6 +1483,7 @@ async fn load_sealed_segment<S: Storage>(
                     end_position: seal.position,
                     last_arrival_ms: seal.arrival_ms,
                     allocated: u64::MAX,
+                    synced_until: seal.position,
                 });
             }
         }
@@ -1226,7 +1491,7 @@ async fn load_sealed_segment<S: Storage>(
     // Missing or damaged index: rebuild it from the segment.
     let mut points = Vec::new();
     let (end_position, next_offset, last_arrival_ms) =
-        scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN)?;
+        scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN, &mut 0)?;
     let mut bytes = encode_index_header_vec(first_offset);
     for p in &points {
         p.encode(&mut bytes);
@@ -1239,9 +1504,12 @@ async fn load_sealed_segment<S: Storage>(
     }
     .encode(&mut bytes);
     write_file_synced(storage, &index_path, bytes).await?;
-    // If the scan stopped early (damage inside the segment), keep the offsets the next segment
-    // implies: reads that reach the damage report it instead of skipping records silently.
-    let (end_position, next_offset) = if next_offset < next_first_offset {
+    // If the scan stopped early at damage inside the segment, keep the offsets the next segment
+    // implies: reads that reach the damage report it instead of skipping records silently. If
+    // it stopped where the frames cleanly end, the segment is whole and the offsets up to the
+    // next segment are missing: `open` reports that gap.
+    let ends_cleanly = ends_at(&*file, end_position)?;
+    let (end_position, next_offset) = if next_offset < next_first_offset && !ends_cleanly {
         (file.len(), next_first_offset)
     } else {
         (end_position, next_offset)
@@ -1258,6 +1526,7 @@ async fn load_sealed_segment<S: Storage>(
         end_position,
         last_arrival_ms,
         allocated: u64::MAX,
+        synced_until: end_position,
     })
 }
 
@@ -1305,12 +1574,26 @@ async fn recover_tail<S: Storage>(
             }
         }
     }
-    // Scan to the end. An invalid frame is a torn tail only if no valid, consecutive frame
-    // follows it; otherwise it is damage inside acknowledged data: keep going past it (reads of
-    // the damaged records report `Corruption`), never cut acknowledged records off.
+    // The older points are kept only if their frames check out too: lookups trust them (an
+    // AT_TIMESTAMP lookup that trusted a wrong arrival time would start late).
+    let mut checked = Vec::with_capacity(points.len());
+    for p in points {
+        if point_checks_out(&*file, &p)? {
+            checked.push(p);
+        }
+    }
+    let mut points = checked;
+    // Scan to the end. An invalid frame is a torn tail if no valid, consecutive frame follows
+    // it; otherwise it is damage inside acknowledged data: keep going past it (reads of the
+    // damaged records report `Corruption`), never cut acknowledged records off.
     let (mut position, mut offset, mut last_arrival) = start;
-    let (end_position, next_offset, last_arrival_ms) = loop {
-        let (end, next, last) = scan(&*file, position, offset, &mut points, last_arrival)?;
+    let mut last_barrier = 0u64;
+    // Each stretch of damage skipped: (position, offset due there, arrival time before it,
+    // points before it).
+    let mut damage: Vec<(u64, u64, i64, usize)> = Vec::new();
+    let (mut end_position, mut next_offset, mut last_arrival_ms) = loop {
+        let (end, next, last) =
+            scan(&*file, position, offset, &mut points, last_arrival, &mut last_barrier)?;
         last_arrival = last;
         if end >= len {
             break (end, next, last);
@@ -1321,6 +1604,7 @@ async fn recover_tail<S: Storage>(
         }
         match resume_after_damage(&view, end, next, &entries) {
             Some((relative, resume_offset, arrival_ms)) => {
+                damage.push((end, next, last, points.len()));
                 // A point at the resume position lets lookups jump over the damage.
                 points.push(IndexEntry {
                     offset: resume_offset,
@@ -1334,6 +1618,21 @@ async fn recover_tail<S: Storage>(
             None => break (end, next, last),
         }
     };
+    // Page-cache writeback does not keep unsynced writes a prefix: a later page of the last
+    // write can reach the disk without an earlier one, leaving valid frames after a hole. Those
+    // frames were never acknowledged (nothing after the last sync is, under `Always`). A frame
+    // flagged `FLAG_SYNC_BARRIER` was written after everything before it was synced, so damage
+    // before the last such frame lies in synced data and is kept as damage; damage after it
+    // lies in the unsynced tail: cut there. (Segments written before the flag existed keep
+    // every stretch of damage, as before.)
+    let header = file.read(0, SEGMENT_HEADER_BYTES)?;
+    if segment::header_features(&header) & segment::FEATURE_SYNC_BARRIERS != 0
+        && let Some(&(at, due, arrival_ms, points_before)) =
+            damage.iter().find(|(at, ..)| *at > last_barrier)
+    {
+        (end_position, next_offset, last_arrival_ms) = (at, due, arrival_ms);
+        points.truncate(points_before);
+    }
     // Cut stale or torn bytes after the last valid frame, keeping the preallocation.
     if len > end_position {
         file.truncate(end_position).await?;
@@ -1361,6 +1660,7 @@ async fn recover_tail<S: Storage>(
         end_position,
         last_arrival_ms,
         allocated: len.max(end_position),
+        synced_until: end_position,
     })
 }
 

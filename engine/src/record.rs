@@ -5,12 +5,16 @@
 //!  +-------+-------+---------------+---------------+-------+-------+-------+---------+------+
 //!  | len   | crc32 | offset (u64)  | arrival_ms    | key   | flags | data  | key     | data |
 //!  | (u32) | (u32) |               | (i64)         | len   | (u16) | len   | bytes   | bytes|
-//!  |       |       |               |               | (u16) |  = 0  | (u32) |         |      |
+//!  |       |       |               |               | (u16) |       | (u32) |         |      |
 //!  +-------+-------+---------------+---------------+-------+-------+-------+---------+------+
 //! ```
 //! `len` is the whole frame (32 + key len + data len). `crc32` (crc32fast, IEEE) covers bytes
 //! 8..len. A frame whose first 8 bytes are zero marks the end of the log (preallocated space
 //! reads as zeros).
+//!
+//! `flags` bit 0 (`FLAG_SYNC_BARRIER`): everything before this frame in its segment was synced
+//! before this frame was written. Recovery uses it to tell a torn unsynced tail from damage in
+//! acknowledged data (see `log::recover_tail`). Other bits are zero.
 
 use bytes::Bytes;
 
@@ -56,6 +60,24 @@ pub fn encode_frame(out: &mut Vec<u8>, offset: u64, arrival_ms: i64, key: &[u8],
     out.extend_from_slice(data);
     let crc = crc32fast::hash(&out[start + 8..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Frame flag: every byte before this frame in its segment was durable when it was written.
+pub const FLAG_SYNC_BARRIER: u16 = 1;
+
+/// The flags of a frame already known valid.
+pub fn frame_flags(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[26], bytes[27]])
+}
+
+/// Sets `FLAG_SYNC_BARRIER` on the (self-encoded, valid) frame at the start of `frame` and
+/// updates its checksum.
+pub fn set_sync_barrier(frame: &mut [u8]) {
+    let len = u32_at(frame, 0) as usize;
+    let flags = frame_flags(frame) | FLAG_SYNC_BARRIER;
+    frame[26..28].copy_from_slice(&flags.to_le_bytes());
+    let crc = crc32fast::hash(&frame[8..len]);
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// What lies at a position in a segment.
@@ -163,6 +185,10 @@ mod tests {
             }
         }
         assert_eq!(check_frame(&[0u8; 40]), Frame::End);
+        let mut flagged = buf.clone();
+        set_sync_barrier(&mut flagged);
+        assert!(matches!(check_frame(&flagged), Frame::Valid { .. }));
+        assert_eq!((frame_flags(&buf), frame_flags(&flagged)), (0, FLAG_SYNC_BARRIER));
         assert_eq!(check_frame(&buf[..20]), Frame::Invalid("truncated frame header"));
         assert!(matches!(check_frame(&buf[..39]), Frame::Invalid(_)));
     }

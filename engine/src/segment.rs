@@ -5,9 +5,11 @@
 //!  0        8        12       16            24       28       32            40           60    64
 //!  +--------+--------+--------+-------------+--------+--------+-------------+---- ... ---+-----+
 //!  | magic  | version| header | incarnation | shard  | (zero) | first_offset| created_ms | crc |
-//!  |SPATELOG| (u32=1)| len=64 | (u64)       | (u32)  |        | (u64)       | (i64), 0.. | u32 |
+//!  |SPATELOG| (u32=1)| len=64 | (u64)       | (u32)  |features| (u64)       | (i64), 0.. | u32 |
 //!  +--------+--------+--------+-------------+--------+--------+-------------+---- ... ---+-----+
 //!  then frames (see record.rs), then zeros (preallocated space).
+//!  features (u32) bit 0 = FEATURE_SYNC_BARRIERS: frames carry `record::FLAG_SYNC_BARRIER`.
+//!  Older segments have zero here; readers that do not know a bit ignore it.
 //! ```
 //! Index file `<first_offset:020>.idx`: a 32-byte header, then 32-byte entries.
 //! ```text
@@ -23,6 +25,9 @@ use crate::limits::{INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES, SEGMENT_HEADER_BYTES}
 pub const SEGMENT_MAGIC: &[u8; 8] = b"SPATELOG";
 pub const INDEX_MAGIC: &[u8; 8] = b"SPATEIDX";
 pub const FORMAT_VERSION: u32 = 1;
+/// Header feature bit: the segment's writer set `record::FLAG_SYNC_BARRIER` on the first frame
+/// of every write issued after a sync, so recovery can trust the flag's absence.
+pub const FEATURE_SYNC_BARRIERS: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -40,6 +45,7 @@ impl SegmentHeader {
         b[12..16].copy_from_slice(&(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.incarnation.to_le_bytes());
         b[24..28].copy_from_slice(&self.shard_index.to_le_bytes());
+        b[28..32].copy_from_slice(&FEATURE_SYNC_BARRIERS.to_le_bytes());
         b[32..40].copy_from_slice(&self.first_offset.to_le_bytes());
         b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
         let crc = crc32fast::hash(&b[..60]);
@@ -69,6 +75,11 @@ impl SegmentHeader {
             created_ms: i64::from_le_bytes(b[40..48].try_into().unwrap()),
         })
     }
+}
+
+/// The feature bits of a segment header (bytes 28..32; zero in segments written before them).
+pub fn header_features(header: &[u8]) -> u32 {
+    u32::from_le_bytes(header[28..32].try_into().unwrap())
 }
 
 pub fn encode_index_header(first_offset: u64) -> [u8; INDEX_HEADER_BYTES] {

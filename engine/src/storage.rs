@@ -4,7 +4,7 @@
 //! `fdatasync` and the rest through glommio's io_uring, reads through a memmap2 mapping of the
 //! same file (the page cache keeps them coherent). `SimStorage` keeps files in memory, models what survives a crash (only synced
 //! bytes and synced directory entries are certain; unsynced operations survive as a random
-//! prefix, the last one possibly torn), and injects faults: a crash at the Nth operation,
+//! prefix, the last one possibly torn, or as a random subset of pages), and injects faults: a crash at the Nth operation,
 //! ENOSPC, bit flips. Everything here is single-threaded (one core owns its files).
 
 #![allow(async_fn_in_trait)]
@@ -298,6 +298,8 @@ struct SimFs {
     disk_full: bool,
     /// File syncs that fail (EIO, nothing made durable) before syncs work again.
     failing_syncs: u32,
+    /// Directory syncs that fail (EIO) after making the entries durable anyway.
+    failing_dir_syncs: u32,
     syncs: u64,
     /// Makes every sync yield to the executor once, so concurrent appends can pile up behind
     /// it (tests of group commit).
@@ -367,6 +369,12 @@ impl SimStorage {
         self.fs.borrow_mut().failing_syncs = n;
     }
 
+    /// The next `n` directory syncs fail with EIO, although they made the directory's entries
+    /// durable (a file system may write the metadata and still report an error).
+    pub fn fail_next_dir_syncs(&self, n: u32) {
+        self.fs.borrow_mut().failing_dir_syncs = n;
+    }
+
     pub fn set_disk_full(&self, full: bool) {
         self.fs.borrow_mut().disk_full = full;
     }
@@ -406,6 +414,54 @@ impl SimStorage {
                             continue;
                         }
                         SimFileData::apply(&mut bytes, op);
+                    }
+                    Rc::new(RefCell::new(SimFileData {
+                        current: bytes.clone(),
+                        durable: bytes,
+                        unsynced: Vec::new(),
+                    }))
+                })
+                .clone();
+            image.names.insert(path.clone(), copy.clone());
+            image.durable_names.insert(path.clone(), copy);
+        }
+        SimStorage { fs: Rc::new(RefCell::new(image)) }
+    }
+
+    /// Like `crash_image`, but the unsynced writes of each file survive as a seeded random
+    /// subset of `page_bytes`-sized pages, not as a prefix: page-cache writeback may write a
+    /// later page of a write before an earlier one. The file's length is either its durable or
+    /// its current length.
+    pub fn crash_image_scattered(&self, seed: u64, page_bytes: usize) -> SimStorage {
+        assert!(page_bytes > 0);
+        let fs = self.fs.borrow();
+        let mut random = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            random
+        };
+        let mut image = SimFs { dirs: fs.dirs.clone(), ..SimFs::default() };
+        let mut copies: BTreeMap<*const RefCell<SimFileData>, SimFileRef> = BTreeMap::new();
+        for (path, file) in &fs.durable_names {
+            let copy = copies
+                .entry(Rc::as_ptr(file))
+                .or_insert_with(|| {
+                    let file = file.borrow();
+                    let mut bytes = file.durable.clone();
+                    if !file.unsynced.is_empty() {
+                        let len =
+                            if next() % 2 == 0 { file.current.len() } else { file.durable.len() };
+                        bytes.resize(len, 0);
+                        for start in (0..len).step_by(page_bytes) {
+                            let end = (start + page_bytes).min(len);
+                            if next() % 2 == 0 {
+                                for (at, byte) in bytes[start..end].iter_mut().enumerate() {
+                                    *byte = file.current.get(start + at).copied().unwrap_or(0);
+                                }
+                            }
+                        }
                     }
                     Rc::new(RefCell::new(SimFileData {
                         current: bytes.clone(),
@@ -506,6 +562,10 @@ impl Storage for SimStorage {
             if in_dir(p) {
                 fs.durable_names.insert(p.clone(), f.clone());
             }
+        }
+        if fs.failing_dir_syncs > 0 {
+            fs.failing_dir_syncs -= 1;
+            return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         Ok(())
     }
