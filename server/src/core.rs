@@ -304,7 +304,11 @@ impl Core {
             self.clock.monotonic_ns(),
         );
         let owned = OwnedShard { log: Rc::new(log), quotas, stream, shard_id };
-        self.metrics.shard(&owned.stream, &owned.shard_id, |c| c.open = Some(true));
+        let anomalies = owned.log.anomalies().len() as u64;
+        self.metrics.shard(&owned.stream, &owned.shard_id, |c| {
+            c.open = Some(true);
+            c.log_anomalies = anomalies;
+        });
         self.shards.borrow_mut().insert((incarnation, index), Rc::new(owned));
         Ok(())
     }

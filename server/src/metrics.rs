@@ -28,6 +28,8 @@ pub struct ShardCounters {
     pub write_utilization: f64,
     pub read_utilization: f64,
     pub open: Option<bool>,
+    /// Damage recovery found in the shard's log and left in place (gauge, set at open).
+    pub log_anomalies: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -201,6 +203,7 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
             m.read_throttled += v.read_throttled;
             m.write_utilization = m.write_utilization.max(v.write_utilization);
             m.read_utilization = m.read_utilization.max(v.read_utilization);
+            m.log_anomalies = m.log_anomalies.max(v.log_anomalies);
             if v.open.is_some() {
                 m.open = v.open;
             }
@@ -225,7 +228,14 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
     }
     let mut families = Vec::default();
     type ShardField = fn(&ShardCounters) -> f64;
-    let shard_series: [(&str, &str, MetricType, ShardField); 10] = [
+    let shard_series: [(&str, &str, MetricType, ShardField); 11] = [
+        (
+            "spate_shard_log_anomalies",
+            "Damage that opening the shard's log found and left in place (a gap between \
+             segments); `spate check` names it.",
+            MetricType::GAUGE,
+            |c| c.log_anomalies as f64,
+        ),
         (
             "spate_shard_incoming_bytes_total",
             "Bytes (data plus partition key) written to the shard.",
