@@ -17,7 +17,7 @@ pub mod segment;
 pub mod sequence;
 pub mod storage;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::{Error, Result};
 pub use log::{
     Anomaly, AppendResult, Durability, FrameRef, LogConfig, ReadBatch, ReadSink, ReadSummary,

@@ -452,6 +452,52 @@ async fn create_stream(
     Ok(Vec::new())
 }
 
+/// Removes closed shards whose records have all passed retention from the catalog, then has
+/// their owners delete their logs: they leave ListShards and DescribeStream, GetShardIterator
+/// on them is ResourceNotFoundException, and startup no longer opens them (as on Kinesis).
+/// Their ids stay reserved, and their children keep naming them as parents.
+pub async fn reclaim_shards(core: &Rc<Core>, incarnation: u64, shards: &[u32]) {
+    let controller = core.controller.as_ref().expect("controller core");
+    let _permit = controller.lock.acquire_permit(1).await;
+    let mut catalog = controller.snapshot();
+    let Some(stream) = catalog.streams.values_mut().find(|s| s.incarnation == incarnation) else {
+        return;
+    };
+    if stream.status != StreamStatus::Active {
+        return;
+    }
+    let now = core.now_ms();
+    let retention_ms = stream.retention_ms();
+    let mut removed = Vec::new();
+    stream.shards.retain(|shard| {
+        // Checked again on the controller: the catalog may have changed since the owner looked,
+        // and a retention increase in between keeps the shard. The owner checked its newest
+        // record; the closing time bounds it from above here.
+        let keep = !shards.contains(&shard.index)
+            || !crate::core::reclaimable(shard, shard.closed_ms, retention_ms, now);
+        if !keep {
+            removed.push((shard.index, shard.core % core.cores));
+        }
+        keep
+    });
+    if removed.is_empty() {
+        return;
+    }
+    let name = stream.name.clone();
+    if let Err(e) = controller.commit(core, catalog).await {
+        tracing::warn!("reclaiming closed shards of {name}: {}", e.message);
+        return;
+    }
+    tracing::info!("reclaimed {} closed shard(s) of {name} past retention", removed.len());
+    let mut by_core: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for (index, owner) in removed {
+        by_core.entry(owner).or_default().push(index);
+    }
+    for (owner, shards) in by_core {
+        core.call(owner, |reply| Msg::DropShards { incarnation, shards, reply }).await;
+    }
+}
+
 async fn delete_stream(
     core: &Rc<Core>,
     controller: &Controller,

@@ -7,7 +7,7 @@
 //! owner wrote while verifying each record (see `ReadReply`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,13 +16,13 @@ use std::time::Duration;
 use engine::limits::GET_RECORDS_BYTES_MAX;
 use engine::{
     AppendResult, Clock, DigitsCursor, FrameRef, GlommioStorage, LogConfig, NewRecord, ReadSink,
-    SequenceNumber, ShardIdentity, ShardLog, SystemClock,
+    SequenceNumber, ShardIdentity, ShardLog, Storage, SystemClock,
 };
 use futures_channel::oneshot;
 use spate_proto::responses::RecordsWriter;
 use spate_proto::types::Timestamp;
 
-use crate::catalog::{self, Catalog, StreamStatus};
+use crate::catalog::{self, Catalog, ShardMeta, StreamStatus};
 use crate::config::{Config, Durability};
 use crate::http::ShutdownSignal;
 use crate::iterator::IteratorKeys;
@@ -93,6 +93,19 @@ pub enum Msg {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Stop {
+        reply: oneshot::Sender<()>,
+    },
+    /// To the controller: these closed shards' records have all passed retention; remove them
+    /// from the catalog.
+    Reclaim {
+        incarnation: u64,
+        shards: Vec<u32>,
+        reply: oneshot::Sender<()>,
+    },
+    /// To the owner: close reclaimed shards' logs and delete their directories durably.
+    DropShards {
+        incarnation: u64,
+        shards: Vec<u32>,
         reply: oneshot::Sender<()>,
     },
 }
@@ -408,10 +421,43 @@ impl Core {
                 };
                 let _ = reply.send(result);
             }
+            Msg::Reclaim { incarnation, shards, reply } => {
+                if self.controller.is_some() {
+                    crate::control::reclaim_shards(&self, incarnation, &shards).await;
+                }
+                let _ = reply.send(());
+            }
+            Msg::DropShards { incarnation, shards, reply } => {
+                self.drop_shards(incarnation, &shards).await;
+                let _ = reply.send(());
+            }
             Msg::Stop { reply } => {
                 self.shutdown.trigger();
                 let _ = reply.send(());
             }
+        }
+    }
+
+    /// Closes reclaimed shards' logs and deletes their directories, then syncs the stream's
+    /// directory so the deletion survives a power loss. (If it does not finish, startup removes
+    /// what the catalog no longer names.)
+    async fn drop_shards(&self, incarnation: u64, shards: &[u32]) {
+        let doomed: Vec<Rc<OwnedShard>> = {
+            let mut owned = self.shards.borrow_mut();
+            shards.iter().filter_map(|&index| owned.remove(&(incarnation, index))).collect()
+        };
+        for owned in &doomed {
+            let _ = owned.log.close().await;
+            self.metrics.forget_shard(&owned.stream, &owned.shard_id);
+            if let Err(e) = std::fs::remove_dir_all(owned.log.dir()) {
+                tracing::warn!("removing {}: {e}", owned.log.dir().display());
+            }
+        }
+        let stream_dir = catalog::stream_dir(&self.config().data_dir, incarnation);
+        if !doomed.is_empty()
+            && let Err(e) = GlommioStorage.sync_dir(&stream_dir).await
+        {
+            tracing::warn!("syncing {}: {e}", stream_dir.display());
         }
     }
 
@@ -538,7 +584,10 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
         None => (0, None, None),
     };
     let cores = shared.config.cores;
-    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    let clock: Rc<dyn Clock> = match crate::failpoint::test_clock_offset_ms() {
+        Some(offset_ms) => Rc::new(engine::OffsetClock { offset_ms }),
+        None => Rc::new(SystemClock),
+    };
     let controller = (id == 0).then(|| {
         crate::control::Controller::new(shared.catalog.clone(), shared.config.quotas_enabled)
     });
@@ -689,24 +738,60 @@ async fn all_cores_reach(
     }
 }
 
-/// Periodic work on each core: retention trims, interval syncs.
+/// How often each core enforces retention and looks for closed shards to reclaim.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// One retention pass over this core's shards; closed shards whose every record has passed
+/// retention are handed to the controller to be reclaimed, as Kinesis drops them.
+async fn retention_pass(core: &Rc<Core>) {
+    let catalog = core.catalog();
+    let owned: Vec<((u64, u32), Rc<OwnedShard>)> =
+        core.shards.borrow().iter().map(|(k, v)| (*k, v.clone())).collect();
+    let now = core.now_ms();
+    let mut reclaim: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for ((incarnation, index), shard) in owned {
+        let Some(stream) = catalog.stream_by_incarnation(incarnation) else { continue };
+        if let Err(e) = shard.log.enforce_retention(stream.retention_ms()).await {
+            tracing::warn!("retention on {}: {e}", shard.log.dir().display());
+        }
+        let Some(meta) = stream.shard(index) else { continue };
+        if stream.status == StreamStatus::Active
+            && reclaimable(meta, shard.log.last_arrival_ms(), stream.retention_ms(), now)
+        {
+            reclaim.entry(incarnation).or_default().push(index);
+        }
+    }
+    for (incarnation, shards) in reclaim {
+        core.call(0, |reply| Msg::Reclaim { incarnation, shards, reply }).await;
+    }
+}
+
+/// A closed shard is reclaimed once retention has passed its newest record (or its closing, if
+/// it holds none): nothing in it can be read any more.
+pub fn reclaimable(
+    shard: &ShardMeta,
+    last_arrival_ms: Option<i64>,
+    retention_ms: i64,
+    now_ms: i64,
+) -> bool {
+    if shard.is_open() {
+        return false;
+    }
+    let newest = last_arrival_ms.or(shard.closed_ms).unwrap_or(shard.created_ms);
+    newest.saturating_add(retention_ms) <= now_ms
+}
+
+/// Periodic work on each core: retention trims and reclaiming (at start, then every
+/// [`MAINTENANCE_INTERVAL`]), interval syncs.
 fn spawn_maintenance(core: &Rc<Core>) {
     let retention_core = core.clone();
     glommio::spawn_local(async move {
         loop {
-            glommio::timer::sleep(Duration::from_secs(30)).await;
             if retention_core.shutdown.is_triggered() {
                 break;
             }
-            let catalog = retention_core.catalog();
-            let owned: Vec<((u64, u32), Rc<OwnedShard>)> =
-                retention_core.shards.borrow().iter().map(|(k, v)| (*k, v.clone())).collect();
-            for ((incarnation, _), shard) in owned {
-                let Some(stream) = catalog.stream_by_incarnation(incarnation) else { continue };
-                if let Err(e) = shard.log.enforce_retention(stream.retention_ms()).await {
-                    tracing::warn!("retention on {}: {e}", shard.log.dir().display());
-                }
-            }
+            retention_pass(&retention_core).await;
+            glommio::timer::sleep(MAINTENANCE_INTERVAL).await;
         }
     })
     .detach();

@@ -30,3 +30,9 @@ pub fn failpoint(name: &str) {
         std::process::abort();
     }
 }
+
+/// The test hook `SPATE_TEST_CLOCK_OFFSET_MS`: milliseconds the server's wall clock stands ahead
+/// of the real one (see `engine::OffsetClock`). Never set in production.
+pub fn test_clock_offset_ms() -> Option<i64> {
+    std::env::var("SPATE_TEST_CLOCK_OFFSET_MS").ok().and_then(|v| v.parse().ok())
+}

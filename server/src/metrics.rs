@@ -135,6 +135,13 @@ impl CoreMetrics {
         *data.autoscaler.entry((stream.into(), action.into(), reason.into())).or_default() += 1;
     }
 
+    /// Forgets a reclaimed shard's series.
+    pub fn forget_shard(&self, stream: &str, shard: &str) {
+        let mut data = self.data.borrow_mut();
+        data.shards.retain(|(s, id), _| !(s == stream && id == shard));
+        data.consumers.retain(|(s, _, id), _| !(s == stream && id == shard));
+    }
+
     /// Forgets a deleted stream's series.
     pub fn forget_stream(&self, stream: &str) {
         let mut data = self.data.borrow_mut();

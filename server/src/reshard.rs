@@ -34,6 +34,8 @@ pub const SHARD_COUNT_UPDATES_PER_DAY_MAX: usize = 10;
 pub struct Plan {
     pub close: Vec<u32>,
     pub children: Vec<ShardMeta>,
+    /// UpdateShardCount's rolling-day record, committed with the reshard itself (one commit).
+    pub shard_count_updates_ms: Option<Vec<i64>>,
 }
 
 fn require_active(core: &Core, stream: &StreamMeta) -> Result<(), ApiError> {
@@ -136,14 +138,35 @@ pub async fn execute_plan(
         for child in plan.children.iter().filter(|c| c.ending_offset.is_some()) {
             seal(core, stream.incarnation, child).await?;
         }
-        // 3. Seal the parents.
+        // 3. Seal the parents, all at once: writers to a sealed parent wait (bounded) for the
+        // commit, so sealing many parents one after another could outlast their retry budget.
+        let sealing: Vec<_> = plan
+            .close
+            .iter()
+            .map(|&index| {
+                let parent = stream.shard(index).expect("planned from this stream").clone();
+                let (core, incarnation) = (core.clone(), stream.incarnation);
+                glommio::spawn_local(
+                    async move { (index, seal(&core, incarnation, &parent).await) },
+                )
+            })
+            .collect();
         let mut ends = Vec::new();
-        for &index in &plan.close {
-            let parent = stream.shard(index).expect("planned from this stream");
-            ends.push((index, seal(core, stream.incarnation, parent).await?));
-            crate::failpoint::failpoint("reshard-parent-sealed");
+        let mut failed = None;
+        // Every seal is awaited, failed or not, so an undo finds them all finished.
+        for task in sealing {
+            match task.await {
+                (index, Ok(end)) => {
+                    ends.push((index, end));
+                    crate::failpoint::failpoint("reshard-parent-sealed");
+                }
+                (_, Err(error)) => drop(failed.get_or_insert(error)),
+            }
         }
-        Ok::<Vec<(u32, u64)>, ApiError>(ends)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok::<Vec<(u32, u64)>, ApiError>(ends),
+        }
     }
     .await;
     let now = core.now_ms();
@@ -164,6 +187,9 @@ pub async fn execute_plan(
                 shard.closed_ms = Some(now);
             }
             meta.shards.extend(plan.children);
+            if let Some(updates) = plan.shard_count_updates_ms {
+                meta.shard_count_updates_ms = updates;
+            }
             // 4. The commit point.
             let committed = if crate::failpoint::fails_once("reshard-commit") {
                 Err(ApiError::internal("injected failure: reshard-commit"))
@@ -268,8 +294,13 @@ pub async fn split_shard(
             now,
         ),
     ];
-    execute_plan(core, controller, &stream.name, Plan { close: vec![parent.index], children })
-        .await?;
+    execute_plan(
+        core,
+        controller,
+        &stream.name,
+        Plan { close: vec![parent.index], children, shard_count_updates_ms: None },
+    )
+    .await?;
     Ok(Vec::new())
 }
 
@@ -310,7 +341,7 @@ pub async fn merge_shards(
         core,
         controller,
         &stream.name,
-        Plan { close: vec![a.index, b.index], children: vec![child] },
+        Plan { close: vec![a.index, b.index], children: vec![child], shard_count_updates_ms: None },
     )
     .await?;
     Ok(Vec::new())
@@ -375,7 +406,7 @@ pub fn plan_uniform(
         ));
         next += 1;
     }
-    Plan { close: old.iter().map(|s| s.index).collect(), children }
+    Plan { close: old.iter().map(|s| s.index).collect(), children, shard_count_updates_ms: None }
 }
 
 pub async fn update_shard_count(
@@ -411,13 +442,11 @@ pub async fn update_shard_count(
     }
     let catalog = controller.snapshot();
     check_shard_limits(core, &catalog, &stream, target as i64 - open as i64)?;
-    let plan = plan_uniform(&catalog, core, &stream, target as u32, now);
+    let mut plan = plan_uniform(&catalog, core, &stream, target as u32, now);
+    let mut updates = recent;
+    updates.push(now);
+    plan.shard_count_updates_ms = Some(updates);
     execute_plan(core, controller, &stream.name, plan).await?;
-    let mut catalog = controller.snapshot();
-    let meta = catalog.streams.get_mut(&stream.name).expect("present");
-    meta.shard_count_updates_ms = recent;
-    meta.shard_count_updates_ms.push(now);
-    controller.commit(core, catalog).await?;
     let config = core.config();
     Ok(spate_proto::to_json(&out::UpdateShardCountOutput {
         stream_name: Some(stream.name.clone()),

@@ -119,6 +119,8 @@ pub struct Server {
     log_path: PathBuf,
     port: u16,
     args: Vec<String>,
+    /// Environment for the next launch (test hooks such as `SPATE_TEST_CLOCK_OFFSET_MS`).
+    env: Vec<(String, String)>,
 }
 
 /// A `Send + Copy` handle that can SIGKILL the server from another task or thread.
@@ -159,6 +161,7 @@ impl Server {
             data_dir,
             port: 0,
             args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
         };
         let mut last_error = String::new();
         for _attempt in 0..5 {
@@ -198,6 +201,7 @@ impl Server {
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut child = Command::new(spated_binary())
             .args(self.command_args())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
@@ -279,6 +283,12 @@ impl Server {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!("spated did not start again: {last_error}\n{}", self.log_tail());
+    }
+
+    /// Sets an environment variable for the next start (see [`Server::start_again`]).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_string(), value.to_string()));
     }
 
     /// A handle that can SIGKILL this server from another task.

@@ -192,3 +192,30 @@ async fn a_catalog_that_cannot_be_synced_stops_the_server() {
     stop(child);
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// UpdateShardCount commits its reshard and its rolling-day record in one catalog commit: with
+/// two, a crash between them kept the new shards but lost the record (and with it the daily
+/// limit), and the second commit could fail after the first had answered nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_shard_count_commits_the_catalog_once() {
+    let server = tests::Server::start(&["--quotas", "off"]);
+    let c = server.client();
+    tests::create_stream(&c, "u", 2).await;
+    let catalog = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(server.data_dir().join("catalog.json")).unwrap())
+            .unwrap()
+    };
+    let before = catalog()["version"].as_u64().unwrap();
+    c.update_shard_count()
+        .stream_name("u")
+        .target_shard_count(4)
+        .scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling)
+        .send()
+        .await
+        .unwrap();
+    let after = catalog();
+    // One in-memory publish of UPDATING (a version, not written), then one commit.
+    assert_eq!(after["version"].as_u64().unwrap(), before + 2, "{after}");
+    assert_eq!(after["streams"]["u"]["shard_count_updates_ms"].as_array().unwrap().len(), 1);
+    assert_eq!(after["streams"]["u"]["status"], "ACTIVE");
+}
