@@ -16,6 +16,7 @@
 pub mod base64;
 pub mod error;
 pub mod eventstream;
+pub mod limits;
 pub mod requests;
 pub mod responses;
 pub mod types;

@@ -396,7 +396,7 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
 async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
     let stream_ref = r.stream_ref()?;
     let total: usize = r.records.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
-    if total > engine::limits::PUT_RECORDS_BYTES_MAX {
+    if total > spate_proto::limits::PUT_RECORDS_BYTES_MAX {
         return Err(ApiError::invalid_argument("Records size exceeds 5 MB limit"));
     }
     let mut hash_keys = Vec::with_capacity(r.records.len());
@@ -685,7 +685,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     let shard = stream
         .shard(token.shard_index)
         .ok_or_else(|| ApiError::shard_does_not_exist(&shard_id, &stream.name, account))?;
-    let limit = r.limit.map_or(engine::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
+    let limit = r.limit.map_or(spate_proto::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
     let (incarnation, index, offset) = (token.incarnation, token.shard_index, token.offset);
     let reply = core
         .call(shard.core % core.cores, |reply| Msg::Read {

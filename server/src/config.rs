@@ -17,6 +17,11 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
+use spate_proto::limits::{
+    CONSUMERS_PER_STREAM_MAX_DEFAULT, SHARD_READ_BYTES_PER_SECOND, SHARD_READ_CALLS_PER_SECOND,
+    SHARD_WRITE_BYTES_PER_SECOND, SHARD_WRITE_RECORDS_PER_SECOND, SHARDS_MAX_DEFAULT,
+    SHARDS_PER_STREAM_MAX_DEFAULT, SUBSCRIPTION_LIFETIME_SECS_MAX,
+};
 
 /// When an acknowledged write is made durable (fdatasync) on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,12 +94,7 @@ const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
 const SEGMENT_BYTES_FLAG_MIN: u64 = 1 << 20;
 const SHUTDOWN_TIMEOUT_SECS_DEFAULT: u64 = 10;
 const SHUTDOWN_TIMEOUT_SECS_MAX: u64 = 3600;
-/// A SubscribeToShard event stream lasts 5 minutes in Kinesis; the flag may only shorten it.
-const SUBSCRIPTION_LIFETIME_SECS_MAX: u64 = 300;
-const SHARDS_PER_STREAM_MAX_DEFAULT: u32 = 500;
-const SHARDS_MAX_DEFAULT: u32 = 500;
 const SHARDS_LIMIT_MAX: u32 = 100_000;
-const CONSUMERS_PER_STREAM_MAX_DEFAULT: u32 = 20;
 const CONSUMERS_LIMIT_MAX: u32 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -416,22 +416,22 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
     let shard_write_bytes_per_second = positive(
         "--shard-write-bytes-per-second",
         flags.shard_write_bytes_per_second.or(file.shard_write_bytes_per_second),
-        1 << 20,
+        SHARD_WRITE_BYTES_PER_SECOND,
     )?;
     let shard_write_records_per_second = positive(
         "--shard-write-records-per-second",
         flags.shard_write_records_per_second.or(file.shard_write_records_per_second),
-        1000,
+        SHARD_WRITE_RECORDS_PER_SECOND,
     )?;
     let shard_read_calls_per_second = positive(
         "--shard-read-calls-per-second",
         flags.shard_read_calls_per_second.or(file.shard_read_calls_per_second),
-        5,
+        SHARD_READ_CALLS_PER_SECOND,
     )?;
     let shard_read_bytes_per_second = positive(
         "--shard-read-bytes-per-second",
         flags.shard_read_bytes_per_second.or(file.shard_read_bytes_per_second),
-        2 << 20,
+        SHARD_READ_BYTES_PER_SECOND,
     )?;
 
     Ok(Config {

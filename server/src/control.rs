@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use engine::GlommioStorage;
+use spate_proto::limits::TAGS_PER_STREAM_MAX;
 use spate_proto::requests::{
     ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
     ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
@@ -27,8 +28,6 @@ use crate::catalog::{
 use crate::core::{Core, Msg};
 use crate::hash;
 
-/// Tags per stream (AWS: 50).
-pub const TAGS_PER_STREAM_MAX: usize = 50;
 /// Shards of a new ON_DEMAND stream, as on AWS.
 pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
 
@@ -366,7 +365,7 @@ async fn create_stream(
         created_ms: now,
         status: StreamStatus::Creating,
         mode,
-        retention_hours: engine::limits::RETENTION_HOURS_DEFAULT,
+        retention_hours: spate_proto::limits::RETENTION_HOURS_DEFAULT,
         tags: r.tags.unwrap_or_default(),
         shards: shards.clone(),
         next_shard_index: shard_count,

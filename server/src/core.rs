@@ -13,12 +13,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::limits::GET_RECORDS_BYTES_MAX;
 use engine::{
     AppendResult, Clock, DigitsCursor, FrameRef, GlommioStorage, LogConfig, NewRecord, ReadSink,
     SequenceNumber, ShardIdentity, ShardLog, SystemClock,
 };
 use futures_channel::oneshot;
+use spate_proto::limits::GET_RECORDS_BYTES_MAX;
 use spate_proto::responses::RecordsWriter;
 use spate_proto::types::Timestamp;
 
