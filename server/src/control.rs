@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use engine::GlommioStorage;
-use spate_proto::limits::TAGS_PER_STREAM_MAX;
+use spate_proto::limits::{LIST_STREAM_CONSUMERS_PAGE_MAX, TAGS_PER_STREAM_MAX};
 use spate_proto::requests::{
     ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
     ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
@@ -646,7 +646,10 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
     let handle = stream_handle(core, &arn_ref(arn))?;
     let stream = handle.meta();
     // "If you specify a value greater than 100, at most 100 results are returned."
-    let limit = r.max_results.map_or(100, |m| m as usize).min(100);
+    let limit = r
+        .max_results
+        .map_or(LIST_STREAM_CONSUMERS_PAGE_MAX, |m| m as usize)
+        .min(LIST_STREAM_CONSUMERS_PAGE_MAX);
     // The token is "<position>\n<issued ms>": it expires after 300 seconds, as the model says.
     let skip = match &r.next_token {
         Some(token) => {
