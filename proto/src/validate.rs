@@ -691,7 +691,7 @@ fn join_path(parent: &str, child: &str) -> String {
 fn repr(v: &Value, shape: &Shape) -> String {
     match (shape, v) {
         (Shape::Blob { .. }, Value::String(s)) => {
-            let n = base64::decoded_len_unchecked(s);
+            let n = base64::decoded_len(s);
             format!("java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]")
         }
         (Shape::List { member, member_str, .. }, Value::Array(items)) => {
@@ -776,7 +776,7 @@ fn check_value(v: &Value, shape: &Shape, path: &str, errs: &mut Violations) {
         }
         Shape::Blob { max } => {
             let Some(s) = v.as_str() else { return };
-            let len = base64::decoded_len_unchecked(s);
+            let len = base64::decoded_len(s);
             if let Some(max) = *max
                 && len > max
             {
