@@ -5,6 +5,14 @@
 //! Requests carry a SigV4-*shaped* `Authorization` header with a dummy signature: Spate and the
 //! local peers (kinesalite, kinesis-mock, ferrokinesis) do not verify signatures. Real AWS
 //! Kinesis needs real SigV4 signing, which is out of scope for these tools.
+//!
+//! Base64, the event-stream codec, the target prefix, content types and limits are
+//! `spate_proto`'s. The response types below are the client's own views, not
+//! `spate_proto::responses`: they accept what the other peers send (timestamps as plain
+//! numbers, statuses as free strings, members AWS always sends but peers may omit), keep
+//! `Data` as base64 text or borrow it from the response buffer (the harness does not decode
+//! megabytes it only counts), and print the CLI's `--output json` documents as they always
+//! have (absent members as `null`).
 
 use std::borrow::Cow;
 use std::fmt;
