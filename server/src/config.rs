@@ -23,17 +23,8 @@ use spate_proto::limits::{
     SHARDS_PER_STREAM_MAX_DEFAULT, SUBSCRIPTION_LIFETIME_SECS_MAX,
 };
 
-/// When an acknowledged write is made durable (fdatasync) on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
-    /// Every acknowledged write has been synced (group commit batches the syncs).
-    Always,
-    /// Writes are acknowledged at once and synced at least every `interval`; a crash may lose
-    /// up to that much acknowledged data.
-    Interval { interval: Duration },
-    /// Never sync explicitly; the kernel writes back in its own time.
-    Never,
-}
+/// When an acknowledged write is made durable (fdatasync) on disk: the engine's own type.
+pub use engine::Durability;
 
 /// The validated configuration of one `spated` process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,7 +301,7 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
                      1..={DURABILITY_INTERVAL_MS_MAX}"
                 ));
             }
-            Durability::Interval { interval: Duration::from_millis(interval_ms) }
+            Durability::Interval { interval_ms }
         }
     };
 
@@ -687,7 +678,7 @@ mod tests {
         assert_eq!(config.cores, 2);
         assert_eq!(config.region, "ap-southeast-2");
         assert_eq!(config.account_id, "123456789012");
-        assert_eq!(config.durability, Durability::Interval { interval: Duration::from_millis(20) });
+        assert_eq!(config.durability, Durability::Interval { interval_ms: 20 });
         assert!(!config.quotas_enabled);
         assert_eq!(config.log_level, "info,server=debug");
         assert_eq!(config.io_memory_bytes, 512 << 10);
@@ -717,10 +708,7 @@ mod tests {
         assert_eq!(from_file.data_dir, PathBuf::from("/var/lib/spate"));
         assert_eq!(from_file.listen.port(), 5000);
         assert_eq!(from_file.region, "eu-west-1");
-        assert_eq!(
-            from_file.durability,
-            Durability::Interval { interval: Duration::from_millis(50) }
-        );
+        assert_eq!(from_file.durability, Durability::Interval { interval_ms: 50 });
         assert!(!from_file.quotas_enabled);
         assert_eq!(from_file.io_memory_bytes, 2 << 20);
         assert_eq!(from_file.segment_bytes, 64 << 20);

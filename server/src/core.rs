@@ -270,14 +270,10 @@ impl Core {
     }
 
     fn log_config(&self) -> LogConfig {
-        let durability = match self.config().durability {
-            Durability::Always => engine::Durability::Always,
-            Durability::Interval { interval } => {
-                engine::Durability::Interval { interval_ms: interval.as_millis() as u64 }
-            }
-            Durability::Never => engine::Durability::Never,
-        };
-        LogConfig { segment_bytes: self.config().segment_bytes, durability }
+        LogConfig {
+            segment_bytes: self.config().segment_bytes,
+            durability: self.config().durability,
+        }
     }
 
     async fn open_shard(self: &Rc<Self>, incarnation: u64, index: u32) -> Result<(), String> {
@@ -706,7 +702,8 @@ fn spawn_maintenance(core: &Rc<Core>) {
         }
     })
     .detach();
-    if let Durability::Interval { interval } = core.config().durability {
+    if let Durability::Interval { interval_ms } = core.config().durability {
+        let interval = Duration::from_millis(interval_ms);
         let sync_core = core.clone();
         glommio::spawn_local(async move {
             loop {
