@@ -1,26 +1,17 @@
 //! Every bound the engine enforces, in one place, with compile-time checks on how they relate.
 //!
-//! Kinesis-visible limits (record size, batch sizes, retention) come from the AWS documentation;
-//! storage limits (segment and index sizes) were chosen from measurements on the target machine
-//! (see `BENCHMARKS.md`).
+//! These are storage bounds: frame, segment, index and flush sizes, chosen from measurements
+//! on the target machine (see `BENCHMARKS.md`). The Kinesis API's limits live in
+//! `spate_proto::limits`; the engine does not depend on `proto`. Where a storage bound must
+//! cover an API limit, the bound says which, and `server/src/lib.rs` asserts it at compile time.
 
-/// Largest record data blob Kinesis accepts, in bytes (1 MiB).
+/// Largest data field a frame holds, in bytes. Must cover
+/// `spate_proto::limits::RECORD_DATA_BYTES_MAX`.
 pub const RECORD_DATA_BYTES_MAX: usize = 1 << 20;
-/// Longest partition key, in bytes (256 Unicode characters, at most 4 bytes each in UTF-8).
+/// Largest partition-key field a frame holds, in bytes. Must cover
+/// `spate_proto::limits::PARTITION_KEY_BYTES_MAX` (256 UTF-16 units, at most 3 UTF-8 bytes each;
+/// 4 each here, with room to spare).
 pub const PARTITION_KEY_BYTES_MAX: usize = 256 * 4;
-/// Records per PutRecords call.
-pub const PUT_RECORDS_ENTRIES_MAX: usize = 500;
-/// Bytes per PutRecords call (data plus partition keys).
-pub const PUT_RECORDS_BYTES_MAX: usize = 5 << 20;
-/// Records one GetRecords call may return.
-pub const GET_RECORDS_COUNT_MAX: usize = 10_000;
-/// Bytes one GetRecords call may return.
-pub const GET_RECORDS_BYTES_MAX: usize = 10 << 20;
-
-/// Retention bounds, in hours.
-pub const RETENTION_HOURS_MIN: u32 = 24;
-pub const RETENTION_HOURS_MAX: u32 = 8760;
-pub const RETENTION_HOURS_DEFAULT: u32 = 24;
 
 /// Frame header size on disk (see `record.rs`).
 pub const FRAME_HEADER_BYTES: usize = 32;
@@ -61,6 +52,4 @@ const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MAX <= u32::MAX as u64);
 const _: () = assert!(FRAME_BYTES_MAX <= FLUSH_BYTES_MAX);
 const _: () = assert!(FLUSH_BYTES_MAX <= PENDING_BYTES_MAX);
-const _: () = assert!(GET_RECORDS_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(INDEX_ENTRY_BYTES == 32 && INDEX_HEADER_BYTES == 32);
-const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);

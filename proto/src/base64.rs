@@ -75,6 +75,12 @@ pub fn encode_to_vec(input: &[u8], out: &mut Vec<u8>) {
     base64_simd::STANDARD.encode_append(input, out);
 }
 
+/// Appends the padded standard base64 encoding of `input` to `out` (SIMD, like
+/// [`encode_to_vec`]).
+pub fn encode_into(input: &[u8], out: &mut String) {
+    base64_simd::STANDARD.encode_append(input, out);
+}
+
 /// Encodes `input` as padded standard base64.
 pub fn encode(input: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(input)
@@ -185,8 +191,10 @@ fn decode_tail(rest: &[u8], out: Option<&mut Vec<u8>>) -> Result<(), DecodeError
     }
     Ok(())
 }
-/// Number of bytes `input` decodes to, assuming it already passed [`decode`]'s checks.
-pub(crate) fn decoded_len_unchecked(input: &str) -> usize {
+
+/// Number of bytes `input` decodes to, assuming it is valid padded base64 (what [`decode`]
+/// accepts); nothing is checked.
+pub fn decoded_len(input: &str) -> usize {
     let bytes = input.as_bytes();
     let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count().min(2);
     (bytes.len() / 4 * 3).saturating_sub(pad)
@@ -227,7 +235,7 @@ mod tests {
         for (raw, enc) in cases {
             assert_eq!(encode(raw), enc);
             assert_eq!(decode(enc).unwrap(), raw);
-            assert_eq!(decoded_len_unchecked(enc), raw.len());
+            assert_eq!(decoded_len(enc), raw.len());
             assert_eq!(encoded_len(raw.len()), enc.len());
         }
     }
@@ -278,6 +286,9 @@ mod tests {
             let mut appended = b"prefix".to_vec();
             encode_to_vec(&data[..n], &mut appended);
             assert_eq!(&appended[6..], e.as_bytes());
+            let mut appended = String::from("prefix");
+            encode_into(&data[..n], &mut appended);
+            assert_eq!(&appended[6..], e);
             assert_eq!(decode(&e).unwrap(), &data[..n]);
         }
         let good = encode(&data[..240]);

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::limits::RETENTION_HOURS_MIN;
 use crate::types::format_java_utc;
 
 /// The error types Kinesis reports in `__type`.
@@ -450,15 +451,15 @@ impl ApiError {
 
     // ----- retention -----
 
-    /// `InvalidArgumentException`: retention below the 24-hour minimum.
+    /// `InvalidArgumentException`: retention below the minimum (`RETENTION_HOURS_MIN`).
     pub fn retention_too_short(hours: i64) -> Self {
         Self::invalid_argument(format!(
-            "Minimum allowed retention period is 24 hours. Requested retention period ({hours} \
-             hours) is too short."
+            "Minimum allowed retention period is {RETENTION_HOURS_MIN} hours. Requested retention \
+             period ({hours} hours) is too short."
         ))
     }
 
-    /// `InvalidArgumentException`: retention above the maximum (`max_hours`, 8760 today).
+    /// `InvalidArgumentException`: retention above the maximum (`max_hours`, `RETENTION_HOURS_MAX` today).
     pub fn retention_too_long(hours: i64, max_hours: i64) -> Self {
         Self::invalid_argument(format!(
             "Maximum allowed retention period is {max_hours} hours. Requested retention period \

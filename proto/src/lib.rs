@@ -1,6 +1,7 @@
 //! The Kinesis Data Streams wire protocol (AWS JSON 1.1), with no I/O: request parsing and
 //! validation with AWS's exact error types and messages, response shapes, AWS errors, base64,
-//! and the event-stream codec used by SubscribeToShard.
+//! the event-stream codec used by SubscribeToShard, the partition-key hash and every Kinesis
+//! limit ([`limits`]). Clients (the `spate` tools) use the same shapes and codecs.
 //!
 //! Typical server flow:
 //!
@@ -16,12 +17,15 @@
 pub mod base64;
 pub mod error;
 pub mod eventstream;
+pub mod hash_key;
+pub mod limits;
 pub mod requests;
 pub mod responses;
 pub mod types;
 pub mod validate;
 
 pub use error::{ApiError, ErrorKind};
+pub use hash_key::hash_key;
 pub use requests::{
     ConsumerArn, ConsumerRef, IteratorPosition, Operation, Request, ResourceRef, StreamArn,
     StreamRef, TARGET_PREFIX, operation_from_target, parse_consumer_arn, parse_resource_arn,

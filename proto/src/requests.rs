@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::limits::{RETENTION_HOURS_MAX, RETENTION_HOURS_MIN};
 use crate::types::{ScalingType, ShardFilterType, ShardIteratorType, StreamModeDetails, Timestamp};
 
 /// The `X-Amz-Target` prefix: targets look like `Kinesis_20131202.PutRecord`.
@@ -741,27 +742,22 @@ pub struct RetentionPeriodInput {
     /// Stream name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_name: Option<String>,
-    /// New retention in hours (range checked by the engine: 24..=8760).
+    /// New retention in hours (range checked by [`RetentionPeriodInput::check_bounds`]).
     pub retention_period_hours: i32,
     /// Stream ARN.
     #[serde(rename = "StreamARN", default, skip_serializing_if = "Option::is_none")]
     pub stream_arn: Option<String>,
 }
 
-/// Shortest retention AWS allows, in hours.
-pub const MIN_RETENTION_HOURS: i32 = 24;
-/// Longest retention AWS allows, in hours (365 days).
-pub const MAX_RETENTION_HOURS: i32 = 8760;
-
 impl RetentionPeriodInput {
-    /// AWS's absolute bounds (24..=8760 hours), with its messages. Real Kinesis checks these
+    /// AWS's absolute bounds (`RETENTION_HOURS_MIN..=RETENTION_HOURS_MAX`), with its messages. Real Kinesis checks these
     /// after resolving the stream, so call this once the stream is known to exist.
     pub fn check_bounds(&self) -> Result<(), ApiError> {
         let h = i64::from(self.retention_period_hours);
-        if self.retention_period_hours < MIN_RETENTION_HOURS {
+        if h < i64::from(RETENTION_HOURS_MIN) {
             Err(ApiError::retention_too_short(h))
-        } else if self.retention_period_hours > MAX_RETENTION_HOURS {
-            Err(ApiError::retention_too_long(h, i64::from(MAX_RETENTION_HOURS)))
+        } else if h > i64::from(RETENTION_HOURS_MAX) {
+            Err(ApiError::retention_too_long(h, i64::from(RETENTION_HOURS_MAX)))
         } else {
             Ok(())
         }

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::base64;
 use crate::error::ApiError;
+use crate::limits::*;
 use crate::requests::*;
 use crate::types::Timestamp;
 
@@ -198,11 +199,11 @@ fn match_tokens(toks: &[Tok], s: &str) -> bool {
     cur[n]
 }
 
-fn is_decimal_key(s: &str, max_tail_digits: usize) -> bool {
+fn is_decimal_key(s: &str, max_digits: usize) -> bool {
     let b = s.as_bytes();
     s == "0"
         || (matches!(b.first(), Some(b'1'..=b'9'))
-            && b.len() <= max_tail_digits + 1
+            && b.len() <= max_digits
             && b.iter().all(u8::is_ascii_digit))
 }
 
@@ -225,8 +226,8 @@ impl Pattern {
     pub fn matches(self, s: &str) -> bool {
         match self {
             Pattern::Name => !s.is_empty() && s.bytes().all(is_name_byte),
-            Pattern::HashKey => is_decimal_key(s, 38),
-            Pattern::SequenceNumber => is_decimal_key(s, 128),
+            Pattern::HashKey => is_decimal_key(s, HASH_KEY_DIGITS_MAX),
+            Pattern::SequenceNumber => is_decimal_key(s, SEQUENCE_NUMBER_DIGITS_MAX),
             Pattern::StreamArn => match_tokens(STREAM_ARN_TOKS, s),
             Pattern::ResourceArn => match_tokens(RESOURCE_ARN_TOKS, s),
             Pattern::ConsumerArn => match_tokens(CONSUMER_ARN_TOKS, s),
@@ -297,29 +298,28 @@ const fn enumeration(values: &'static [&'static str]) -> Shape {
     Shape::Str { min: None, max: None, pattern: None, enums: Some(values) }
 }
 
-static STREAM_NAME: Shape = string(Some(1), Some(128), Some(Pattern::Name));
-static STREAM_ARN: Shape = string(Some(1), Some(2048), Some(Pattern::StreamArn));
-static SHARD_ID: Shape = string(Some(1), Some(128), Some(Pattern::Name));
+static STREAM_NAME: Shape = string(Some(1), Some(STREAM_NAME_LENGTH_MAX), Some(Pattern::Name));
+static STREAM_ARN: Shape = string(Some(1), Some(ARN_LENGTH_MAX), Some(Pattern::StreamArn));
+static SHARD_ID: Shape = string(Some(1), Some(SHARD_ID_LENGTH_MAX), Some(Pattern::Name));
 static HASH_KEY: Shape = string(None, None, Some(Pattern::HashKey));
 static SEQUENCE_NUMBER: Shape = string(None, None, Some(Pattern::SequenceNumber));
-static PARTITION_KEY: Shape = string(Some(1), Some(256), None);
-static SHARD_ITERATOR: Shape = string(Some(1), Some(512), None);
-static NEXT_TOKEN: Shape = string(Some(1), Some(1_048_576), None);
-static TAG_KEY: Shape = string(Some(1), Some(128), None);
+static PARTITION_KEY: Shape = string(Some(1), Some(PARTITION_KEY_LENGTH_MAX), None);
+static SHARD_ITERATOR: Shape = string(Some(1), Some(SHARD_ITERATOR_LENGTH_MAX), None);
+static NEXT_TOKEN: Shape = string(Some(1), Some(NEXT_TOKEN_LENGTH_MAX), None);
+static TAG_KEY: Shape = string(Some(1), Some(TAG_KEY_LENGTH_MAX), None);
 static PLAIN_STRING: Shape = string(None, None, None);
-static CONSUMER_NAME: Shape = string(Some(1), Some(128), Some(Pattern::Name));
-static CONSUMER_ARN: Shape = string(Some(1), Some(2048), Some(Pattern::ConsumerArn));
-static RESOURCE_ARN: Shape = string(Some(1), Some(2048), Some(Pattern::ResourceArn));
-static DATA: Shape = Shape::Blob { max: Some(MAX_DATA_BYTES) };
+static CONSUMER_NAME: Shape = string(Some(1), Some(CONSUMER_NAME_LENGTH_MAX), Some(Pattern::Name));
+static CONSUMER_ARN: Shape = string(Some(1), Some(ARN_LENGTH_MAX), Some(Pattern::ConsumerArn));
+static RESOURCE_ARN: Shape = string(Some(1), Some(ARN_LENGTH_MAX), Some(Pattern::ResourceArn));
+static DATA: Shape = Shape::Blob { max: Some(RECORD_DATA_BYTES_MAX) };
 static POSITIVE_INT: Shape = Shape::Int { min: Some(1), max: None };
 static ANY_INT: Shape = Shape::Int { min: None, max: None };
-static LIMIT_10000: Shape = Shape::Int { min: Some(1), max: Some(10_000) };
-static LIMIT_50: Shape = Shape::Int { min: Some(1), max: Some(50) };
+static GET_RECORDS_LIMIT: Shape =
+    Shape::Int { min: Some(1), max: Some(GET_RECORDS_COUNT_MAX as i64) };
+static LIST_LIMIT: Shape = Shape::Int { min: Some(1), max: Some(LIST_LIMIT_MAX as i64) };
+static LIST_TAGS_LIMIT: Shape = Shape::Int { min: Some(1), max: Some(LIST_TAGS_LIMIT_MAX as i64) };
 static BOOLEAN: Shape = Shape::Bool;
 static TIMESTAMP: Shape = Shape::Timestamp;
-
-/// Maximum decoded size of a record's `Data` blob (the model's `Data` max).
-pub const MAX_DATA_BYTES: usize = 1_048_576;
 
 /// AWS prints this enum set in the order below (recorded from live responses).
 static SHARD_ITERATOR_TYPE: Shape = enumeration(&[
@@ -344,17 +344,17 @@ static STREAM_MODE_DETAILS: Shape = Shape::Struct(&[req("StreamMode", &STREAM_MO
 
 static TAG_MAP: Shape = Shape::Map {
     min: Some(1),
-    max: Some(200),
-    key_lengths: Some((1, 128)),
-    value_lengths: Some((0, 256)),
+    max: Some(TAGS_PER_CALL_MAX),
+    key_lengths: Some((1, TAG_KEY_LENGTH_MAX)),
+    value_lengths: Some((0, TAG_VALUE_LENGTH_MAX)),
 };
 
 static TAG_KEY_LIST: Shape = Shape::List {
     member: &PLAIN_STRING,
     min: Some(1),
-    max: Some(50),
+    max: Some(TAG_KEYS_PER_CALL_MAX),
     member_str: None,
-    child_lengths: Some((1, 128)),
+    child_lengths: Some((1, TAG_KEY_LENGTH_MAX)),
 };
 
 static SHARD_FILTER: Shape = Shape::Struct(&[
@@ -378,7 +378,7 @@ static PUT_RECORDS_ENTRY: Shape = Shape::Struct(&[
 static PUT_RECORDS_LIST: Shape = Shape::List {
     member: &PUT_RECORDS_ENTRY,
     min: Some(1),
-    max: Some(500),
+    max: Some(PUT_RECORDS_ENTRIES_MAX),
     member_str: Some("com.amazonaws.kinesis.v20131202.PutRecordsRequestEntry@2"),
     child_lengths: None,
 };
@@ -409,14 +409,14 @@ static CONSUMER: &[Member] = &[
 static DESCRIBE_LIMITS: &[Member] = &[];
 static DESCRIBE_STREAM: &[Member] = &[
     opt("ExclusiveStartShardId", &SHARD_ID),
-    opt("Limit", &LIMIT_10000),
+    opt("Limit", &LIST_LIMIT),
     opt("StreamName", &STREAM_NAME),
     opt("StreamARN", &STREAM_ARN),
 ];
 static DESCRIBE_STREAM_SUMMARY: &[Member] =
     &[opt("StreamName", &STREAM_NAME), opt("StreamARN", &STREAM_ARN)];
 static GET_RECORDS: &[Member] = &[
-    opt("Limit", &LIMIT_10000),
+    opt("Limit", &GET_RECORDS_LIMIT),
     req("ShardIterator", &SHARD_ITERATOR),
     opt("StreamARN", &STREAM_ARN),
 ];
@@ -430,7 +430,7 @@ static GET_SHARD_ITERATOR: &[Member] = &[
 ];
 static LIST_SHARDS: &[Member] = &[
     opt("ExclusiveStartShardId", &SHARD_ID),
-    opt("MaxResults", &LIMIT_10000),
+    opt("MaxResults", &LIST_LIMIT),
     opt("NextToken", &NEXT_TOKEN),
     opt("ShardFilter", &SHARD_FILTER),
     opt("StreamCreationTimestamp", &TIMESTAMP),
@@ -438,20 +438,20 @@ static LIST_SHARDS: &[Member] = &[
     opt("StreamARN", &STREAM_ARN),
 ];
 static LIST_STREAM_CONSUMERS: &[Member] = &[
-    opt("MaxResults", &LIMIT_10000),
+    opt("MaxResults", &LIST_LIMIT),
     opt("NextToken", &NEXT_TOKEN),
     req("StreamARN", &STREAM_ARN),
     opt("StreamCreationTimestamp", &TIMESTAMP),
 ];
 static LIST_STREAMS: &[Member] = &[
     opt("ExclusiveStartStreamName", &STREAM_NAME),
-    opt("Limit", &LIMIT_10000),
+    opt("Limit", &LIST_LIMIT),
     opt("NextToken", &NEXT_TOKEN),
 ];
 static LIST_TAGS_FOR_RESOURCE: &[Member] = &[req("ResourceARN", &RESOURCE_ARN)];
 static LIST_TAGS_FOR_STREAM: &[Member] = &[
     opt("ExclusiveStartTagKey", &TAG_KEY),
-    opt("Limit", &LIMIT_50),
+    opt("Limit", &LIST_TAGS_LIMIT),
     opt("StreamName", &STREAM_NAME),
     opt("StreamARN", &STREAM_ARN),
 ];
@@ -691,7 +691,7 @@ fn join_path(parent: &str, child: &str) -> String {
 fn repr(v: &Value, shape: &Shape) -> String {
     match (shape, v) {
         (Shape::Blob { .. }, Value::String(s)) => {
-            let n = base64::decoded_len_unchecked(s);
+            let n = base64::decoded_len(s);
             format!("java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]")
         }
         (Shape::List { member, member_str, .. }, Value::Array(items)) => {
@@ -776,7 +776,7 @@ fn check_value(v: &Value, shape: &Shape, path: &str, errs: &mut Violations) {
         }
         Shape::Blob { max } => {
             let Some(s) = v.as_str() else { return };
-            let len = base64::decoded_len_unchecked(s);
+            let len = base64::decoded_len(s);
             if let Some(max) = *max
                 && len > max
             {
@@ -1054,29 +1054,30 @@ mod tests;
 /// requests.
 fn fast_path(op: Operation, body: &[u8]) -> Option<Request> {
     fn name_ok(name: &Option<String>) -> bool {
-        name.as_ref().is_some_and(|n| (1..=128).contains(&n.len()) && n.bytes().all(is_name_byte))
+        name.as_ref().is_some_and(|n| {
+            (1..=STREAM_NAME_LENGTH_MAX).contains(&n.len()) && n.bytes().all(is_name_byte)
+        })
     }
     fn key_ok(key: &str) -> bool {
-        // Bytes bound characters from above, so 1..=256 bytes is 1..=256 characters.
-        !key.is_empty() && key.len() <= 256
+        // Bytes bound UTF-16 units from above, so 1..=256 bytes is within 1..=256 units.
+        !key.is_empty() && key.len() <= PARTITION_KEY_LENGTH_MAX
     }
     fn hash_key_ok(key: &Option<String>) -> bool {
         key.as_ref().is_none_or(|k| {
-            (1..=39).contains(&k.len())
+            (1..=HASH_KEY_DIGITS_MAX).contains(&k.len())
                 && k.bytes().all(|b| b.is_ascii_digit())
                 && (k == "0" || !k.starts_with('0'))
         })
     }
-    const DATA_MAX: usize = 1 << 20;
     match op {
         Operation::PutRecords => {
             let r: PutRecordsInput = serde_json::from_slice(body).ok()?;
             let ok = r.stream_arn.is_none()
                 && name_ok(&r.stream_name)
-                && (1..=500).contains(&r.records.len())
+                && (1..=PUT_RECORDS_ENTRIES_MAX).contains(&r.records.len())
                 && r.records.iter().all(|e| {
                     key_ok(&e.partition_key)
-                        && e.data.len() <= DATA_MAX
+                        && e.data.len() <= RECORD_DATA_BYTES_MAX
                         && hash_key_ok(&e.explicit_hash_key)
                 });
             ok.then_some(Request::PutRecords(r))
@@ -1086,7 +1087,7 @@ fn fast_path(op: Operation, body: &[u8]) -> Option<Request> {
             let ok = r.stream_arn.is_none()
                 && name_ok(&r.stream_name)
                 && key_ok(&r.partition_key)
-                && r.data.len() <= DATA_MAX
+                && r.data.len() <= RECORD_DATA_BYTES_MAX
                 && hash_key_ok(&r.explicit_hash_key)
                 && r.sequence_number_for_ordering.is_none();
             ok.then_some(Request::PutRecord(r))
@@ -1094,8 +1095,8 @@ fn fast_path(op: Operation, body: &[u8]) -> Option<Request> {
         Operation::GetRecords => {
             let r: GetRecordsInput = serde_json::from_slice(body).ok()?;
             let ok = r.stream_arn.is_none()
-                && (1..=512).contains(&r.shard_iterator.len())
-                && r.limit.is_none_or(|l| (1..=10_000).contains(&l));
+                && (1..=SHARD_ITERATOR_LENGTH_MAX).contains(&r.shard_iterator.len())
+                && r.limit.is_none_or(|l| (1..=GET_RECORDS_COUNT_MAX as i32).contains(&l));
             ok.then_some(Request::GetRecords(r))
         }
         _ => None,

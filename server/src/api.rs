@@ -15,6 +15,10 @@ use engine::{NewRecord, SequenceNumber, parse_position, shard_start};
 use futures_channel::oneshot;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
+use spate_proto::limits::{
+    DESCRIBE_STREAM_SHARDS_PAGE_MAX, LIST_SHARDS_PAGE_MAX, LIST_STREAMS_PAGE_MAX,
+    LIST_TAGS_LIMIT_MAX, ON_DEMAND_STREAM_COUNT_LIMIT,
+};
 use spate_proto::requests::{
     DescribeStreamInput, GetRecordsInput, GetShardIteratorInput, ListShardsInput, ListStreamsInput,
     ListTagsForStreamInput, PutRecordInput, PutRecordsInput, ShardFilter,
@@ -396,7 +400,7 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
 async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
     let stream_ref = r.stream_ref()?;
     let total: usize = r.records.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
-    if total > engine::limits::PUT_RECORDS_BYTES_MAX {
+    if total > spate_proto::limits::PUT_RECORDS_BYTES_MAX {
         return Err(ApiError::invalid_argument("Records size exceeds 5 MB limit"));
     }
     let mut hash_keys = Vec::with_capacity(r.records.len());
@@ -700,7 +704,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     let shard = stream
         .shard(token.shard_index)
         .ok_or_else(|| ApiError::shard_does_not_exist(&shard_id, &stream.name, account))?;
-    let limit = r.limit.map_or(engine::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
+    let limit = r.limit.map_or(spate_proto::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
     let (incarnation, index, offset) = (token.incarnation, token.shard_index, token.offset);
     let reply = core
         .call(shard.core % core.cores, |reply| Msg::Read {
@@ -799,7 +803,10 @@ fn describe_stream(core: &Rc<Core>, r: DescribeStreamInput) -> ApiResult {
     let stream = handle.meta();
     let config = core.config();
     // "If you specify a value greater than 100, at most 100 results are returned."
-    let limit = r.limit.map_or(100, |l| l as usize).min(100);
+    let limit = r
+        .limit
+        .map_or(DESCRIBE_STREAM_SHARDS_PAGE_MAX, |l| l as usize)
+        .min(DESCRIBE_STREAM_SHARDS_PAGE_MAX);
     let start_after = r.exclusive_start_shard_id.as_deref().and_then(catalog::parse_shard_id);
     // Closed shards whose records have all passed retention are gone, as in ListShards.
     let retention_start = stream.retention_start_ms(core.now_ms());
@@ -853,7 +860,7 @@ fn list_streams(core: &Rc<Core>, r: ListStreamsInput) -> ApiResult {
     let catalog = core.catalog();
     let config = core.config();
     // "If you specify a value greater than 100, at most 100 results are returned."
-    let limit = r.limit.map_or(100, |l| l as usize).min(100);
+    let limit = r.limit.map_or(LIST_STREAMS_PAGE_MAX, |l| l as usize).min(LIST_STREAMS_PAGE_MAX);
     let after = match &r.next_token {
         Some(token) => Some(decode_token(token).ok_or_else(ApiError::invalid_next_token)?),
         None => r.exclusive_start_stream_name.clone(),
@@ -942,7 +949,8 @@ fn list_shards(core: &Rc<Core>, r: ListShardsInput) -> ApiResult {
     }
     let stream = handle.meta();
     // "If you specify a value greater than 1000, at most 1000 results are returned."
-    let limit = r.max_results.map_or(1000, |m| m as usize).min(1000);
+    let limit =
+        r.max_results.map_or(LIST_SHARDS_PAGE_MAX, |m| m as usize).min(LIST_SHARDS_PAGE_MAX);
     let now = core.now_ms();
     let mut selected: Vec<&ShardMeta> = listed_shards(stream, filter, now)
         .into_iter()
@@ -1012,7 +1020,7 @@ fn listed_shards<'a>(
 fn list_tags_for_stream(core: &Rc<Core>, r: ListTagsForStreamInput) -> ApiResult {
     let handle = stream_handle(core, &r.stream_ref()?)?;
     let stream = handle.meta();
-    let limit = r.limit.map_or(50, |l| l as usize);
+    let limit = r.limit.map_or(LIST_TAGS_LIMIT_MAX, |l| l as usize);
     let mut tags: Vec<(&String, &String)> = stream
         .tags
         .iter()
@@ -1036,7 +1044,7 @@ fn describe_limits(core: &Rc<Core>) -> Vec<u8> {
         shard_limit: core.config().shards_max as i32,
         open_shard_count: catalog.shard_count_total() as i32,
         on_demand_stream_count: on_demand as i32,
-        on_demand_stream_count_limit: 50,
+        on_demand_stream_count_limit: ON_DEMAND_STREAM_COUNT_LIMIT as i32,
     })
 }
 

@@ -17,18 +17,14 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
+use spate_proto::limits::{
+    CONSUMERS_PER_STREAM_MAX_DEFAULT, SHARD_READ_BYTES_PER_SECOND, SHARD_READ_CALLS_PER_SECOND,
+    SHARD_WRITE_BYTES_PER_SECOND, SHARD_WRITE_RECORDS_PER_SECOND, SHARDS_MAX_DEFAULT,
+    SHARDS_PER_STREAM_MAX_DEFAULT, SUBSCRIPTION_LIFETIME_SECS_MAX,
+};
 
-/// When an acknowledged write is made durable (fdatasync) on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
-    /// Every acknowledged write has been synced (group commit batches the syncs).
-    Always,
-    /// Writes are acknowledged at once and synced at least every `interval`; a crash may lose
-    /// up to that much acknowledged data.
-    Interval { interval: Duration },
-    /// Never sync explicitly; the kernel writes back in its own time.
-    Never,
-}
+/// When an acknowledged write is made durable (fdatasync) on disk: the engine's own type.
+pub use engine::Durability;
 
 /// The validated configuration of one `spated` process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,12 +85,7 @@ const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
 const SEGMENT_BYTES_FLAG_MIN: u64 = 1 << 20;
 const SHUTDOWN_TIMEOUT_SECS_DEFAULT: u64 = 10;
 const SHUTDOWN_TIMEOUT_SECS_MAX: u64 = 3600;
-/// A SubscribeToShard event stream lasts 5 minutes in Kinesis; the flag may only shorten it.
-const SUBSCRIPTION_LIFETIME_SECS_MAX: u64 = 300;
-const SHARDS_PER_STREAM_MAX_DEFAULT: u32 = 500;
-const SHARDS_MAX_DEFAULT: u32 = 500;
 const SHARDS_LIMIT_MAX: u32 = 100_000;
-const CONSUMERS_PER_STREAM_MAX_DEFAULT: u32 = 20;
 const CONSUMERS_LIMIT_MAX: u32 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -310,7 +301,7 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
                      1..={DURABILITY_INTERVAL_MS_MAX}"
                 ));
             }
-            Durability::Interval { interval: Duration::from_millis(interval_ms) }
+            Durability::Interval { interval_ms }
         }
     };
 
@@ -416,22 +407,22 @@ fn validate(flags: Flags, file: FileSettings, cpus_online: usize) -> Result<Conf
     let shard_write_bytes_per_second = positive(
         "--shard-write-bytes-per-second",
         flags.shard_write_bytes_per_second.or(file.shard_write_bytes_per_second),
-        1 << 20,
+        SHARD_WRITE_BYTES_PER_SECOND,
     )?;
     let shard_write_records_per_second = positive(
         "--shard-write-records-per-second",
         flags.shard_write_records_per_second.or(file.shard_write_records_per_second),
-        1000,
+        SHARD_WRITE_RECORDS_PER_SECOND,
     )?;
     let shard_read_calls_per_second = positive(
         "--shard-read-calls-per-second",
         flags.shard_read_calls_per_second.or(file.shard_read_calls_per_second),
-        5,
+        SHARD_READ_CALLS_PER_SECOND,
     )?;
     let shard_read_bytes_per_second = positive(
         "--shard-read-bytes-per-second",
         flags.shard_read_bytes_per_second.or(file.shard_read_bytes_per_second),
-        2 << 20,
+        SHARD_READ_BYTES_PER_SECOND,
     )?;
 
     Ok(Config {
@@ -687,7 +678,7 @@ mod tests {
         assert_eq!(config.cores, 2);
         assert_eq!(config.region, "ap-southeast-2");
         assert_eq!(config.account_id, "123456789012");
-        assert_eq!(config.durability, Durability::Interval { interval: Duration::from_millis(20) });
+        assert_eq!(config.durability, Durability::Interval { interval_ms: 20 });
         assert!(!config.quotas_enabled);
         assert_eq!(config.log_level, "info,server=debug");
         assert_eq!(config.io_memory_bytes, 512 << 10);
@@ -717,10 +708,7 @@ mod tests {
         assert_eq!(from_file.data_dir, PathBuf::from("/var/lib/spate"));
         assert_eq!(from_file.listen.port(), 5000);
         assert_eq!(from_file.region, "eu-west-1");
-        assert_eq!(
-            from_file.durability,
-            Durability::Interval { interval: Duration::from_millis(50) }
-        );
+        assert_eq!(from_file.durability, Durability::Interval { interval_ms: 50 });
         assert!(!from_file.quotas_enabled);
         assert_eq!(from_file.io_memory_bytes, 2 << 20);
         assert_eq!(from_file.segment_bytes, 64 << 20);

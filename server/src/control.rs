@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use engine::{GlommioStorage, Storage};
+use spate_proto::limits::{LIST_STREAM_CONSUMERS_PAGE_MAX, TAGS_PER_STREAM_MAX};
 use spate_proto::requests::{
     ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
     ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
@@ -27,8 +28,6 @@ use crate::catalog::{
 use crate::core::{Core, Msg};
 use crate::hash;
 
-/// Tags per stream (AWS: 50).
-pub const TAGS_PER_STREAM_MAX: usize = 50;
 /// Shards of a new ON_DEMAND stream, as on AWS.
 pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
 
@@ -422,7 +421,7 @@ async fn create_stream(
         created_ms: now,
         status: StreamStatus::Creating,
         mode,
-        retention_hours: engine::limits::RETENTION_HOURS_DEFAULT,
+        retention_hours: spate_proto::limits::RETENTION_HOURS_DEFAULT,
         tags: r.tags.unwrap_or_default(),
         shards: shards.clone(),
         next_shard_index: shard_count,
@@ -761,7 +760,10 @@ pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult
     let handle = stream_handle(core, &arn_ref(arn))?;
     let stream = handle.meta();
     // "If you specify a value greater than 100, at most 100 results are returned."
-    let limit = r.max_results.map_or(100, |m| m as usize).min(100);
+    let limit = r
+        .max_results
+        .map_or(LIST_STREAM_CONSUMERS_PAGE_MAX, |m| m as usize)
+        .min(LIST_STREAM_CONSUMERS_PAGE_MAX);
     // The token is "<position>\n<issued ms>": it expires after 300 seconds, as the model says.
     let skip = match &r.next_token {
         Some(token) => {

@@ -13,12 +13,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::limits::GET_RECORDS_BYTES_MAX;
 use engine::{
     AppendResult, Clock, DigitsCursor, FrameRef, GlommioStorage, LogConfig, NewRecord, ReadSink,
     SequenceNumber, ShardIdentity, ShardLog, Storage, SystemClock,
 };
 use futures_channel::oneshot;
+use spate_proto::limits::GET_RECORDS_BYTES_MAX;
 use spate_proto::responses::RecordsWriter;
 use spate_proto::types::Timestamp;
 
@@ -283,14 +283,10 @@ impl Core {
     }
 
     fn log_config(&self) -> LogConfig {
-        let durability = match self.config().durability {
-            Durability::Always => engine::Durability::Always,
-            Durability::Interval { interval } => {
-                engine::Durability::Interval { interval_ms: interval.as_millis() as u64 }
-            }
-            Durability::Never => engine::Durability::Never,
-        };
-        LogConfig { segment_bytes: self.config().segment_bytes, durability }
+        LogConfig {
+            segment_bytes: self.config().segment_bytes,
+            durability: self.config().durability,
+        }
     }
 
     async fn open_shard(self: &Rc<Self>, incarnation: u64, index: u32) -> Result<(), String> {
@@ -795,7 +791,8 @@ fn spawn_maintenance(core: &Rc<Core>) {
         }
     })
     .detach();
-    if let Durability::Interval { interval } = core.config().durability {
+    if let Durability::Interval { interval_ms } = core.config().durability {
+        let interval = Duration::from_millis(interval_ms);
         let sync_core = core.clone();
         glommio::spawn_local(async move {
             loop {

@@ -366,7 +366,8 @@ impl Pusher {
                 continue;
             }
             let batch =
-                match log.read(offset, engine::limits::GET_RECORDS_COUNT_MAX, EVENT_BYTES_MAX) {
+                match log.read(offset, spate_proto::limits::GET_RECORDS_COUNT_MAX, EVENT_BYTES_MAX)
+                {
                     Ok(batch) => batch,
                     Err(e) => {
                         let error = eventstream::encode_error(&ApiError::internal(e.to_string()));

@@ -1,9 +1,6 @@
 //! The 128-bit hash-key space: MD5 of partition keys, and even splits of the space.
 
-/// The hash key of a partition key: MD5, read as a big-endian 128-bit integer.
-pub fn hash_key(partition_key: &[u8]) -> u128 {
-    u128::from_be_bytes(md5::compute(partition_key).0)
-}
+pub use spate_proto::hash_key;
 
 /// Splits `[0, 2^128)` into `count` contiguous ranges as AWS does: range `i` starts at
 /// `floor(i * 2^128 / count)`; the last ends at `2^128 - 1`.
@@ -41,12 +38,6 @@ pub fn split_range(start: u128, end: u128, count: u32) -> Vec<(u128, u128)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn md5_hash_key_is_big_endian() {
-        // md5("a") = 0cc175b9c0f1b6a831c399e269772661
-        assert_eq!(hash_key(b"a"), 0x0cc175b9c0f1b6a831c399e269772661);
-    }
 
     #[test]
     fn even_ranges_match_aws() {

@@ -8,7 +8,8 @@
 
 use std::cell::Cell;
 
-pub const ITERATOR_LIFETIME_MS: i64 = 5 * 60 * 1000;
+use spate_proto::limits::ITERATOR_LIFETIME_MS;
+
 const VERSION: u8 = 1;
 const BODY_BYTES: usize = 1 + 8 + 4 + 8 + 8 + 4;
 const MAC_BYTES: usize = 16;

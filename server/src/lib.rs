@@ -17,3 +17,14 @@ pub mod metrics;
 pub mod quota;
 pub mod reshard;
 pub mod systemd;
+
+// The engine does not depend on `proto`: its storage bounds are tied to the API's limits here.
+// A frame holds the largest record the API accepts, and one GetRecords call can carry the
+// largest frame (so a read always makes progress).
+const _: () =
+    assert!(engine::limits::RECORD_DATA_BYTES_MAX >= spate_proto::limits::RECORD_DATA_BYTES_MAX);
+const _: () = assert!(
+    engine::limits::PARTITION_KEY_BYTES_MAX >= spate_proto::limits::PARTITION_KEY_BYTES_MAX
+);
+const _: () =
+    assert!(spate_proto::limits::GET_RECORDS_BYTES_MAX >= engine::limits::FRAME_BYTES_MAX);

@@ -5,6 +5,10 @@
 use std::cell::RefCell;
 
 use engine::quota::TokenBucket;
+use spate_proto::limits::{
+    GET_SHARD_ITERATOR_CALLS_PER_SECOND, SHARD_READ_BYTES_PER_SECOND, SHARD_READ_CALLS_PER_SECOND,
+    SHARD_WRITE_BYTES_PER_SECOND, SHARD_WRITE_RECORDS_PER_SECOND,
+};
 
 /// The limits, AWS's by default. `enabled: false` (`spated --quotas off`) disables them all.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,18 +30,18 @@ impl QuotaLimits {
             write_records_per_second: config.shard_write_records_per_second as f64,
             read_calls_per_second: config.shard_read_calls_per_second as f64,
             read_bytes_per_second: config.shard_read_bytes_per_second as f64,
-            get_shard_iterator_calls_per_second: 5.0,
+            get_shard_iterator_calls_per_second: GET_SHARD_ITERATOR_CALLS_PER_SECOND as f64,
         }
     }
 
     pub fn aws(enabled: bool) -> QuotaLimits {
         QuotaLimits {
             enabled,
-            write_bytes_per_second: (1 << 20) as f64,
-            write_records_per_second: 1000.0,
-            read_calls_per_second: 5.0,
-            read_bytes_per_second: (2 << 20) as f64,
-            get_shard_iterator_calls_per_second: 5.0,
+            write_bytes_per_second: SHARD_WRITE_BYTES_PER_SECOND as f64,
+            write_records_per_second: SHARD_WRITE_RECORDS_PER_SECOND as f64,
+            read_calls_per_second: SHARD_READ_CALLS_PER_SECOND as f64,
+            read_bytes_per_second: SHARD_READ_BYTES_PER_SECOND as f64,
+            get_shard_iterator_calls_per_second: GET_SHARD_ITERATOR_CALLS_PER_SECOND as f64,
         }
     }
 }

@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use spate_proto::ApiError;
+use spate_proto::limits::SHARD_COUNT_UPDATES_PER_DAY_MAX;
 use spate_proto::requests::{
     MergeShardsInput, SplitShardInput, UpdateShardCountInput, UpdateStreamModeInput,
 };
@@ -25,9 +26,6 @@ use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamSta
 use crate::control::{Controller, least_loaded_core, master_stream, open_shards};
 use crate::core::{Core, Msg};
 use crate::hash;
-
-/// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
-pub const SHARD_COUNT_UPDATES_PER_DAY_MAX: usize = 10;
 
 /// A reshard: which open shards close, and the new shards (children, and any intermediate
 /// shards, which are created closed and empty to keep each shard's parents at most two).

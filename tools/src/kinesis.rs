@@ -5,6 +5,14 @@
 //! Requests carry a SigV4-*shaped* `Authorization` header with a dummy signature: Spate and the
 //! local peers (kinesalite, kinesis-mock, ferrokinesis) do not verify signatures. Real AWS
 //! Kinesis needs real SigV4 signing, which is out of scope for these tools.
+//!
+//! Base64, the event-stream codec, the target prefix, content types and limits are
+//! `spate_proto`'s. The response types below are the client's own views, not
+//! `spate_proto::responses`: they accept what the other peers send (timestamps as plain
+//! numbers, statuses as free strings, members AWS always sends but peers may omit), keep
+//! `Data` as base64 text or borrow it from the response buffer (the harness does not decode
+//! megabytes it only counts), and print the CLI's `--output json` documents as they always
+//! have (absent members as `null`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,20 +23,11 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use spate_proto::responses::CONTENT_TYPE;
+use spate_proto::{TARGET_PREFIX, base64, eventstream};
 
-use crate::eventstream;
 use crate::http::{self, Timeouts, Url};
 use crate::timefmt;
-
-pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
-pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
-/// Kinesis limits, as documented by AWS.
-pub const PUT_RECORDS_ENTRIES_MAX: usize = 500;
-pub const PUT_RECORDS_BYTES_MAX: usize = 5 * 1024 * 1024;
-pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
-pub const GET_RECORDS_LIMIT_MAX: u32 = 10_000;
-pub const PARTITION_KEY_LENGTH_MAX: usize = 256;
 
 pub const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
@@ -181,7 +180,7 @@ impl Client {
     /// Sends a raw JSON body for `operation` and returns the raw JSON response body.
     pub fn call_raw(&mut self, operation: &str, body: &[u8]) -> Result<Vec<u8>> {
         self.signing_headers();
-        let target = format!("{TARGET_PREFIX}{operation}");
+        let target = format!("{TARGET_PREFIX}.{operation}");
         let headers = request_headers(&self.date, &target);
         let response = self.http.post(&headers, body);
         let response = response.map_err(|e| self.transport(e))?;
@@ -315,7 +314,7 @@ impl Client {
         let mut request = json!({
             "StreamName": stream,
             "PartitionKey": partition_key,
-            "Data": crate::base64::encode(data),
+            "Data": base64::encode(data),
         });
         if let Some(hash) = explicit_hash_key {
             request["ExplicitHashKey"] = json!(hash);
@@ -329,7 +328,7 @@ impl Client {
             .map(|e| {
                 let mut v = json!({
                     "PartitionKey": e.partition_key,
-                    "Data": crate::base64::encode(&e.data),
+                    "Data": base64::encode(&e.data),
                 });
                 if let Some(hash) = &e.explicit_hash_key {
                     v["ExplicitHashKey"] = json!(hash);
@@ -490,7 +489,7 @@ impl Client {
         });
         let body = serde_json::to_vec(&request).expect("serializes");
         self.signing_headers();
-        let target = format!("{TARGET_PREFIX}SubscribeToShard");
+        let target = format!("{TARGET_PREFIX}.SubscribeToShard");
         let headers = request_headers(&self.date, &target);
         let opened = self.http.post_streaming(&headers, &body, read_timeout);
         let (head, mut stream) = opened.map_err(|e| self.transport(e))?;
@@ -502,9 +501,10 @@ impl Client {
             return Err(api_error(&response));
         }
         let content_type = head.header("content-type").unwrap_or("");
-        if !content_type.starts_with(EVENT_STREAM_CONTENT_TYPE) {
+        if !content_type.starts_with(eventstream::CONTENT_TYPE) {
             return Err(Error::Protocol(format!(
-                "SubscribeToShard answered {content_type:?}, not {EVENT_STREAM_CONTENT_TYPE}"
+                "SubscribeToShard answered {content_type:?}, not {}",
+                eventstream::CONTENT_TYPE
             )));
         }
         Ok(Subscription {
@@ -817,7 +817,7 @@ impl Subscription {
                 .read_some(&mut self.scratch)
                 .map_err(|source| Error::Transport { url: self.url.clone(), source })?;
             if n == 0 {
-                if self.decoder.buffered() > 0 {
+                if self.decoder.buffered_len() > 0 {
                     return Err(Error::Protocol("event stream ended inside a message".into()));
                 }
                 return Ok(None);
@@ -833,11 +833,6 @@ pub fn normalize_shard_id(text: &str) -> String {
         Ok(n) => format!("shardId-{n:012}"),
         Err(_) => text.to_string(),
     }
-}
-
-/// The 128-bit hash key Kinesis derives from a partition key (MD5, big-endian), in decimal.
-pub fn hash_key_of(partition_key: &str) -> u128 {
-    u128::from_be_bytes(md5::compute(partition_key.as_bytes()).0)
 }
 
 #[cfg(test)]
@@ -930,15 +925,7 @@ mod tests {
     }
 
     fn event(event_type: &str, payload: &str) -> Vec<u8> {
-        use eventstream::HeaderValue::String as S;
-        eventstream::encode(
-            &[
-                (":event-type", S(event_type.into())),
-                (":content-type", S("application/json".into())),
-                (":message-type", S("event".into())),
-            ],
-            payload.as_bytes(),
-        )
+        eventstream::encode_event(event_type, payload.as_bytes()).to_vec()
     }
 
     #[test]
@@ -983,14 +970,11 @@ mod tests {
 
     #[test]
     fn subscribe_to_shard_reports_exception_events() {
-        use eventstream::HeaderValue::String as S;
-        let exception = eventstream::encode(
-            &[
-                (":exception-type", S("ResourceInUseException".into())),
-                (":message-type", S("exception".into())),
-            ],
+        let exception = eventstream::encode_exception(
+            "ResourceInUseException",
             br#"{"message":"another subscription is active"}"#,
-        );
+        )
+        .to_vec();
         let (url, server) = event_stream_server(vec![event("initial-response", "{}"), exception]);
         let mut client = Client::new(&url, "us-east-1", Timeouts::default());
         let mut subscription = client
@@ -1008,10 +992,8 @@ mod tests {
     }
 
     #[test]
-    fn shard_ids_and_hash_keys() {
+    fn shard_ids() {
         assert_eq!(normalize_shard_id("3"), "shardId-000000000003");
         assert_eq!(normalize_shard_id("shardId-000000000003"), "shardId-000000000003");
-        // MD5("a") = 0cc175b9c0f1b6a831c399e269772661
-        assert_eq!(hash_key_of("a"), 0x0cc175b9c0f1b6a831c399e269772661);
     }
 }

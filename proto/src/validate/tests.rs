@@ -76,7 +76,7 @@ fn put_records_empty_values() {
 fn put_records_long_values() {
     let name = "a".repeat(129);
     let pk = "a".repeat(257);
-    let data = crate::base64::encode(&vec![0u8; MAX_DATA_BYTES + 1]);
+    let data = crate::base64::encode(&vec![0u8; RECORD_DATA_BYTES_MAX + 1]);
     let body = format!(
         r#"{{"StreamName":"{name}","Records":[{{"PartitionKey":"{pk}","Data":"{data}","ExplicitHashKey":""}}]}}"#
     );
@@ -570,10 +570,10 @@ fn put_record_parses_and_decodes_data() {
         }
         other => panic!("{other:?}"),
     }
-    let data = crate::base64::encode(&vec![7u8; MAX_DATA_BYTES]);
+    let data = crate::base64::encode(&vec![7u8; RECORD_DATA_BYTES_MAX]);
     let body = format!(r#"{{"StreamName":"s","PartitionKey":"p","Data":"{data}"}}"#);
     match parse_request("PutRecord", body.as_bytes()) {
-        Ok(Request::PutRecord(r)) => assert_eq!(r.data.len(), MAX_DATA_BYTES),
+        Ok(Request::PutRecord(r)) => assert_eq!(r.data.len(), RECORD_DATA_BYTES_MAX),
         other => panic!("{other:?}"),
     }
 }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::base64;
+use spate_proto::base64;
+
 use crate::bench::Shared;
 use crate::bench::tracking::{LatencyRecorder, RecordSet};
 use crate::bench::workload::Header;
@@ -91,7 +92,7 @@ impl ReaderShared {
         let (mut count, mut bytes, mut foreign, mut duplicates) = (0, 0, 0, 0);
         for d in data {
             count += 1;
-            bytes += base64::decoded_len(d.as_bytes()) as u64;
+            bytes += base64::decoded_len(d) as u64;
             match Header::decode_base64(d) {
                 Some(header) if header.run_id == shared.run_id => {
                     if !seen.insert(header.record_id) {

@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use spate_proto::eventstream;
 
-use crate::eventstream::{self, HeaderValue};
 use crate::http::Reader;
-use crate::kinesis::hash_key_of;
 
 #[derive(Default)]
 struct Stream {
@@ -41,7 +40,7 @@ fn error(kind: &str, message: &str) -> (u16, Value) {
 }
 
 fn shard_index(key: &str, shard_count: usize) -> usize {
-    (((hash_key_of(key) >> 64) * shard_count as u128) >> 64) as usize
+    (((spate_proto::hash_key(key.as_bytes()) >> 64) * shard_count as u128) >> 64) as usize
 }
 
 impl Fake {
@@ -265,14 +264,7 @@ impl Fake {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n\
                     Transfer-Encoding: chunked\r\n\r\n";
         let send = |writer: &mut TcpStream, event_type: &str, payload: &Value| {
-            let message = eventstream::encode(
-                &[
-                    (":event-type", HeaderValue::String(event_type.into())),
-                    (":content-type", HeaderValue::String("application/json".into())),
-                    (":message-type", HeaderValue::String("event".into())),
-                ],
-                payload.to_string().as_bytes(),
-            );
+            let message = eventstream::encode_event(event_type, payload.to_string().as_bytes());
             write!(writer, "{:x}\r\n", message.len())
                 .and_then(|()| writer.write_all(&message))
                 .and_then(|()| writer.write_all(b"\r\n"))

@@ -12,8 +12,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::base64;
-use crate::kinesis::{PUT_RECORDS_BYTES_MAX, PUT_RECORDS_ENTRIES_MAX, RECORD_BYTES_MAX};
+use spate_proto::base64;
+use spate_proto::limits::{PUT_RECORDS_BYTES_MAX, PUT_RECORDS_ENTRIES_MAX, RECORD_DATA_BYTES_MAX};
+
 use crate::rng::{Rng, Zipf};
 
 pub const MAGIC: [u8; 4] = *b"SPT1";
@@ -55,7 +56,7 @@ impl Header {
 
     /// Decodes the header from the start of a base64 `Data` field without decoding the rest.
     pub fn decode_base64(data: &str) -> Option<Header> {
-        let prefix = data.as_bytes().get(..HEADER_ENCODED_LENGTH)?;
+        let prefix = data.get(..HEADER_ENCODED_LENGTH)?;
         Header::decode(&base64::decode(prefix).ok()?)
     }
 }
@@ -103,7 +104,7 @@ impl SizeDistribution {
                  record carries"
             ));
         }
-        if high > RECORD_BYTES_MAX {
+        if high > RECORD_DATA_BYTES_MAX {
             return Err(format!("record size {high} is above the Kinesis limit of 1 MiB"));
         }
         Ok(distribution)
@@ -258,6 +259,17 @@ pub fn check_batch(batch_size: usize, sizes: &SizeDistribution) -> Result<(), St
     Ok(())
 }
 
+/// Appends the base64 of `source[..length_bytes]` to `out`, given `source_encoded`, the base64
+/// of all of `source`. Whole 3-byte groups are copied from `source_encoded`; only the last one or
+/// two bytes are encoded here. This makes a record of any size a memcpy.
+fn encode_prefix_into(source: &[u8], source_encoded: &str, length_bytes: usize, out: &mut String) {
+    assert!(length_bytes <= source.len());
+    assert_eq!(source_encoded.len(), base64::encoded_len(source.len()));
+    let whole = length_bytes / 3;
+    out.push_str(&source_encoded[..whole * 4]);
+    base64::encode_into(&source[whole * 3..length_bytes], out);
+}
+
 /// Builds PutRecord and PutRecords bodies into a reused buffer.
 pub struct BodyBuilder {
     stream_json: String,
@@ -277,12 +289,7 @@ impl BodyBuilder {
     fn push_data(&mut self, header: &Header, size: usize) {
         base64::encode_into(&header.encode(), &mut self.body);
         let filler = &self.filler;
-        base64::encode_prefix_into(
-            &filler.bytes,
-            &filler.encoded,
-            size - HEADER_LENGTH,
-            &mut self.body,
-        );
+        encode_prefix_into(&filler.bytes, &filler.encoded, size - HEADER_LENGTH, &mut self.body);
     }
 
     /// A PutRecords body with one entry per `(header, size)`; keys come from `keys`.
@@ -355,6 +362,17 @@ mod tests {
     }
 
     #[test]
+    fn prefix_encoding_matches_full_encoding() {
+        let source: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let encoded = base64::encode(&source);
+        for length in [0, 1, 2, 3, 4, 5, 299, 300, 301, 1000] {
+            let mut out = String::new();
+            encode_prefix_into(&source, &encoded, length, &mut out);
+            assert_eq!(out, base64::encode(&source[..length]), "length {length}");
+        }
+    }
+
+    #[test]
     fn bodies_are_valid_json_with_decodable_headers() {
         let filler = Arc::new(Filler::new(4096, 1));
         let mut builder = BodyBuilder::new("s\"1", filler);
@@ -370,7 +388,7 @@ mod tests {
         assert_eq!(entries.len(), 5);
         for (i, entry) in entries.iter().enumerate() {
             let data = entry["Data"].as_str().unwrap();
-            let decoded = base64::decode(data.as_bytes()).unwrap();
+            let decoded = base64::decode(data).unwrap();
             assert_eq!(decoded.len(), 24 + i);
             assert_eq!(Header::decode_base64(data), Some(records[i].0));
             assert!(entry["PartitionKey"].as_str().unwrap().starts_with("key-"));
@@ -383,9 +401,6 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(single["PartitionKey"].as_str().unwrap().len(), 16);
-        assert_eq!(
-            base64::decode(single["Data"].as_str().unwrap().as_bytes()).unwrap().len(),
-            1000
-        );
+        assert_eq!(base64::decode(single["Data"].as_str().unwrap()).unwrap().len(), 1000);
     }
 }

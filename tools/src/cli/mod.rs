@@ -77,6 +77,8 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::timefmt::parse_duration(text)
 }
 
+// One `Command` is parsed per process and moved once: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create, delete, list, describe and reshard streams.

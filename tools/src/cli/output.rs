@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::json;
+use spate_proto::base64;
 
-use crate::base64;
 use crate::cli::RecordFormat;
 use crate::kinesis::Record;
 use crate::timefmt;
@@ -76,7 +76,7 @@ pub fn data_as_text(data: &[u8]) -> String {
 
 /// One record in `format`, with its trailing newline.
 pub fn format_record(shard_id: &str, record: &Record, format: RecordFormat) -> Vec<u8> {
-    let data = base64::decode(record.data.as_bytes()).unwrap_or_default();
+    let data = base64::decode(&record.data).unwrap_or_default();
     match format {
         RecordFormat::Raw => {
             let mut out = data;

@@ -8,13 +8,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use spate_proto::limits::{
+    GET_RECORDS_COUNT_MAX, PARTITION_KEY_LENGTH_MAX, PUT_RECORDS_BYTES_MAX,
+    PUT_RECORDS_ENTRIES_MAX, RECORD_DATA_BYTES_MAX,
+};
 
 use crate::cli::output::{format_record, print_json, write_stdout};
 use crate::cli::{Context, GetArgs, OutputFormat, PutArgs, RecordFormat, TailArgs};
 use crate::kinesis::{
-    self, ChildShard, Client, Event, GET_RECORDS_LIMIT_MAX, PARTITION_KEY_LENGTH_MAX,
-    PUT_RECORDS_BYTES_MAX, PUT_RECORDS_ENTRIES_MAX, Position, PutEntry, RECORD_BYTES_MAX, Record,
-    Shard, normalize_shard_id,
+    self, ChildShard, Client, Event, Position, PutEntry, Record, Shard, normalize_shard_id,
 };
 
 /// Attempts for a PutRecords entry that keeps failing (throttling, internal errors).
@@ -146,7 +148,7 @@ pub fn put(context: &Context, args: PutArgs) -> Result<(), String> {
         }
         let key = partition_key(&args, n, &String::from_utf8_lossy(&line))?;
         let size = line.len() + key.len();
-        if size > RECORD_BYTES_MAX {
+        if size > RECORD_DATA_BYTES_MAX {
             return Err(format!("line {} is larger than the 1 MiB record limit", n + 1));
         }
         if batch.len() == args.batch_size || batch_bytes + size > PUT_RECORDS_BYTES_MAX {
@@ -183,7 +185,7 @@ pub fn get(context: &Context, args: GetArgs) -> Result<(), String> {
     let mut empty_reads = 0;
     let as_document = context.output == OutputFormat::Json && args.format.is_none();
     while printed < args.limit {
-        let limit = (args.limit - printed).min(u64::from(GET_RECORDS_LIMIT_MAX)) as u32;
+        let limit = (args.limit - printed).min(GET_RECORDS_COUNT_MAX as u64) as u32;
         let output = client.get_records(&iterator, limit).map_err(|e| e.to_string())?;
         for record in &output.records {
             if as_document {
@@ -362,7 +364,7 @@ fn tail_polling(
         let mut index = 0;
         while index < cursors.len() {
             let cursor = &mut cursors[index];
-            let output = match client.get_records(&cursor.iterator, GET_RECORDS_LIMIT_MAX) {
+            let output = match client.get_records(&cursor.iterator, GET_RECORDS_COUNT_MAX as u32) {
                 Ok(output) => output,
                 Err(e) if e.is_api("ExpiredIteratorException") => {
                     let position = match &cursor.last_sequence {
