@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI runs, and what to run before pushing.
+#   0. cargo fmt --check and cargo clippy -D warnings (a lint is allowed only with a comment)
 #   1. cargo test --workspace      (engine model/crash/kill -9 tests, proto, server units, tools,
 #                                   and the real spated driven by the official AWS SDK for Rust)
 #   2. the real-client suite       (boto3, the AWS CLI and the JavaScript SDK v3 over h2c,
@@ -22,6 +23,10 @@ if ! command -v promtool >/dev/null; then
 fi
 command -v promtool >/dev/null || { echo "promtool is still missing" >&2; exit 1; }
 [ -d tests/clients/.venv ] || [ -d tests/clients/.pydeps ] || bash tests/clients/install.sh
+
+echo "== cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test --workspace"
 cargo build --workspace --bins

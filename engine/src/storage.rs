@@ -49,6 +49,9 @@ pub trait StorageFile: 'static {
     async fn truncate(&self, len: u64) -> io::Result<()>;
     /// The file's current length.
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// A view of `len` bytes at `position`. Must lie inside the file.
     fn read(&self, position: u64, len: usize) -> io::Result<Bytes>;
 }

@@ -551,8 +551,11 @@ fn find_shard<'a>(
     let account = &core.config().account_id;
     let index = catalog::parse_shard_id(shard_id)
         .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
+    // A closed shard past retention is gone, as in ListShards, even before it is reclaimed.
+    let retention_start = stream.retention_start_ms(core.now_ms());
     stream
         .shard(index)
+        .filter(|s| !s.expired(retention_start))
         .ok_or_else(|| ApiError::shard_does_not_exist(shard_id, &stream.name, account))
 }
 

@@ -129,8 +129,11 @@ async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, Ap
         crate::control::resolve_consumer(core, &ConsumerRef::Arn(consumer))?;
     let stream = handle.meta();
     let account = &core.config().account_id;
+    // A closed shard past retention is gone, as in ListShards, even before it is reclaimed.
+    let retention_start = stream.retention_start_ms(core.now_ms());
     let shard = catalog::parse_shard_id(shard_id)
         .and_then(|i| stream.shard(i))
+        .filter(|s| !s.expired(retention_start))
         .ok_or_else(|| ApiError::shard_not_found(shard_id, &stream.name, account))?;
     let (events, receiver) = mpsc::channel(EVENTS_IN_FLIGHT_MAX);
     let (reply, answer) = oneshot::channel();

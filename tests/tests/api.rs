@@ -1532,7 +1532,8 @@ async fn sigterm_under_load_fails_no_request_inside_the_server() {
     let mut server = Server::start(&["--cores", "2", "--quotas", "off"]);
     let client = server.client_with_retries(RetryConfig::disabled());
     create_stream(&client, "s", 4).await;
-    let acked: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::new(Mutex::new(Vec::new()));
+    type Acked = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let acked: Acked = Arc::new(Mutex::new(Vec::new()));
     let internal = Arc::new(AtomicUsize::new(0));
     let mut producers = Vec::new();
     for producer in 0..4u64 {

@@ -144,9 +144,9 @@ async fn receive(output: &mut SubscribeToShardOutput, count: usize) -> Vec<(Stri
     let deadline = Instant::now() + Duration::from_secs(15);
     while got.len() < count {
         let left = deadline.saturating_duration_since(Instant::now());
-        let event = tokio::time::timeout(left, output.event_stream.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {count} records within 15 s", got.len()));
+        let Ok(event) = tokio::time::timeout(left, output.event_stream.recv()).await else {
+            panic!("only {} of {count} records within 15 s", got.len());
+        };
         match event {
             Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event))) => {
                 for r in event.records() {
@@ -184,9 +184,9 @@ async fn end_of_stream(
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let event = tokio::time::timeout(left, output.event_stream.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{what}: the subscription is still open after {within:?}"));
+        let Ok(event) = tokio::time::timeout(left, output.event_stream.recv()).await else {
+            panic!("{what}: the subscription is still open after {within:?}");
+        };
         match event {
             Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
                 assert!(e.records().is_empty(), "{what}: records before the end: {e:?}");
