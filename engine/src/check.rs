@@ -7,10 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::limits::{INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES, SEGMENT_HEADER_BYTES};
-use crate::log::read_file;
 use crate::record::{self, Frame};
 use crate::segment::{self, EntryKind, SegmentHeader, decode_index_header};
-use crate::storage::{Storage, StorageFile};
+use crate::storage::{Storage, StorageFile, read_file};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {

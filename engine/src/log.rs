@@ -23,7 +23,9 @@ use crate::record::{self, Frame, NewRecord, Record};
 use crate::segment::{
     self, EntryKind, IndexEntry, SegmentHeader, decode_index, encode_index_header,
 };
-use crate::storage::{Storage, StorageFile};
+use crate::storage::{Storage, StorageFile, write_file_synced};
+// Re-exported where they used to live: `engine::log::{read_file, write_file_atomic}` are public.
+pub use crate::storage::{read_file, write_file_atomic};
 
 /// When an append is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1286,36 +1288,6 @@ fn first_offset_of(index_path: &Path) -> u64 {
         .and_then(|n| n.strip_suffix(".idx"))
         .and_then(|n| n.parse().ok())
         .expect("index paths are built by segment::index_file_name")
-}
-
-async fn write_file_synced<S: Storage>(storage: &S, path: &Path, bytes: Vec<u8>) -> Result<()> {
-    let file = storage.create(path).await?;
-    file.write_at(0, bytes).await?;
-    file.sync().await?;
-    Ok(())
-}
-
-/// Writes a small file atomically and durably: temp file, sync, rename, sync the directory.
-pub async fn write_file_atomic<S: Storage>(
-    storage: &S,
-    dir: &Path,
-    name: &str,
-    bytes: Vec<u8>,
-) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    write_file_synced(storage, &tmp, bytes).await?;
-    storage.rename(&tmp, &dir.join(name)).await?;
-    storage.sync_dir(dir).await?;
-    Ok(())
-}
-
-/// Reads a whole small file, or `None` if it does not exist.
-pub async fn read_file<S: Storage>(storage: &S, path: &Path) -> Result<Option<Bytes>> {
-    if !storage.exists(path) {
-        return Ok(None);
-    }
-    let file = storage.open(path).await?;
-    Ok(Some(file.read(0, file.len() as usize)?))
 }
 
 async fn read_seal_file<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u64>> {

@@ -6,6 +6,10 @@
 //! bytes and synced directory entries are certain; unsynced operations survive as a random
 //! prefix, the last one possibly torn, or as a random subset of pages), and injects faults: a crash at the Nth operation,
 //! ENOSPC, bit flips. Everything here is single-threaded (one core owns its files).
+//!
+//! Beside the traits sit the small-file helpers built only on them (`write_file_synced`,
+//! `write_file_atomic`, `read_file`): the seal marker, rebuilt indexes and the server's
+//! catalog use them, and they belong to no one file format.
 
 #![allow(async_fn_in_trait)]
 
@@ -17,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bytes::Bytes;
+
+use crate::error::Result;
 
 /// A directory tree of files.
 pub trait Storage: Clone + 'static {
@@ -54,6 +60,42 @@ pub trait StorageFile: 'static {
     }
     /// A view of `len` bytes at `position`. Must lie inside the file.
     fn read(&self, position: u64, len: usize) -> io::Result<Bytes>;
+}
+
+/// Creates (or replaces) `path` with `bytes` and syncs it. Not atomic: a crash can leave the
+/// file missing, empty or torn; callers that need all-or-nothing use [`write_file_atomic`].
+pub(crate) async fn write_file_synced<S: Storage>(
+    storage: &S,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<()> {
+    let file = storage.create(path).await?;
+    file.write_at(0, bytes).await?;
+    file.sync().await?;
+    Ok(())
+}
+
+/// Writes a small file atomically and durably: temp file, sync, rename, sync the directory.
+pub async fn write_file_atomic<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_file_synced(storage, &tmp, bytes).await?;
+    storage.rename(&tmp, &dir.join(name)).await?;
+    storage.sync_dir(dir).await?;
+    Ok(())
+}
+
+/// Reads a whole small file, or `None` if it does not exist.
+pub async fn read_file<S: Storage>(storage: &S, path: &Path) -> Result<Option<Bytes>> {
+    if !storage.exists(path) {
+        return Ok(None);
+    }
+    let file = storage.open(path).await?;
+    Ok(Some(file.read(0, file.len() as usize)?))
 }
 
 fn glommio_error<T>(error: glommio::GlommioError<T>) -> io::Error {
