@@ -21,7 +21,7 @@ use crate::limits::*;
 use crate::notify::Notify;
 use crate::record::{self, Frame, NewRecord, Record};
 use crate::segment::{
-    self, EntryKind, IndexEntry, SegmentHeader, decode_index, encode_index_header,
+    self, EntryKind, IndexEntry, SEAL_FILE, SegmentHeader, decode_index, encode_index_header,
 };
 use crate::storage::{Storage, StorageFile, write_file_synced};
 // Re-exported where they used to live: `engine::log::{read_file, write_file_atomic}` are public.
@@ -209,9 +209,6 @@ pub struct Anomaly {
     pub position: u64,
     pub detail: String,
 }
-
-const SEAL_FILE: &str = "sealed";
-const SEAL_MAGIC: &[u8; 8] = b"SPATESEA";
 
 fn corruption(path: &Path, position: u64, detail: impl Into<String>) -> Error {
     Error::Corruption { path: path.display().to_string(), position, detail: detail.into() }
@@ -925,10 +922,7 @@ impl<S: Storage> ShardLog<S> {
             if let Some(file) = file {
                 file.sync().await?;
             }
-            let mut bytes = SEAL_MAGIC.to_vec();
-            bytes.extend_from_slice(&end.to_le_bytes());
-            let crc = crc32fast::hash(&bytes);
-            bytes.extend_from_slice(&crc.to_le_bytes());
+            let bytes = segment::encode_seal(end);
             write_file_atomic(&self.storage, &self.dir, SEAL_FILE, bytes).await?;
             Ok::<u64, Error>(end)
         }
@@ -1295,14 +1289,7 @@ async fn read_seal_file<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u6
     let Some(bytes) = read_file(storage, &path).await? else {
         return Ok(None);
     };
-    if bytes.len() != 20 || &bytes[..8] != SEAL_MAGIC {
-        return Err(corruption(&path, 0, "bad seal file"));
-    }
-    let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
-    if crc32fast::hash(&bytes[..16]) != crc {
-        return Err(corruption(&path, 0, "seal file checksum mismatch"));
-    }
-    Ok(Some(u64::from_le_bytes(bytes[8..16].try_into().unwrap())))
+    segment::decode_seal(&bytes).map(Some).map_err(|detail| corruption(&path, 0, detail))
 }
 
 /// Scans frames from (`position`, `offset`) while they are valid and consecutive. Adds points

@@ -1,4 +1,5 @@
-//! Segment and index file formats: headers and sparse index entries. Fixed little-endian.
+//! Segment, index and seal file formats: headers, sparse index entries, the seal marker. Fixed
+//! little-endian.
 //!
 //! Segment file `<first_offset:020>.log`:
 //! ```text
@@ -19,6 +20,12 @@
 //!          kind 2 = seal:  the segment ends at `position`; `offset` is the next offset and
 //!                          `arrival_ms` the newest arrival time. Always the last entry.
 //! ```
+//! Seal file `sealed` (one per shard directory, present once the shard is sealed), 20 bytes:
+//! ```text
+//!  magic "SPATESEA" (8) | ending offset u64 (exclusive) | crc32 u32 of bytes 0..16
+//! ```
+//! The seal is a file of its own, not an index entry, because it ends the whole log rather
+//! than one segment; `log` writes it atomically (`storage::write_file_atomic`).
 
 use crate::limits::{INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
@@ -165,6 +172,33 @@ pub fn decode_index(bytes: &[u8]) -> Option<(u64, Vec<IndexEntry>)> {
     Some((first_offset, entries))
 }
 
+/// Name of the seal file in a shard directory.
+pub const SEAL_FILE: &str = "sealed";
+pub const SEAL_MAGIC: &[u8; 8] = b"SPATESEA";
+pub const SEAL_FILE_BYTES: usize = 20;
+
+/// The seal file's bytes for a log whose exclusive ending offset is `ending_offset`.
+pub fn encode_seal(ending_offset: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(SEAL_FILE_BYTES);
+    bytes.extend_from_slice(SEAL_MAGIC);
+    bytes.extend_from_slice(&ending_offset.to_le_bytes());
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// The exclusive ending offset a seal file records, or what is wrong with it.
+pub fn decode_seal(bytes: &[u8]) -> Result<u64, &'static str> {
+    if bytes.len() != SEAL_FILE_BYTES || &bytes[..8] != SEAL_MAGIC {
+        return Err("bad seal file");
+    }
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+    if crc32fast::hash(&bytes[..16]) != crc {
+        return Err("seal file checksum mismatch");
+    }
+    Ok(u64::from_le_bytes(bytes[8..16].try_into().unwrap()))
+}
+
 pub fn segment_file_name(first_offset: u64) -> String {
     format!("{first_offset:020}.log")
 }
@@ -200,5 +234,12 @@ mod tests {
         assert_eq!(IndexEntry::decode(&out), None);
         assert_eq!(parse_segment_file_name(&segment_file_name(123)), Some(123));
         assert_eq!(parse_segment_file_name("x.log"), None);
+        let seal = encode_seal(1234);
+        assert_eq!(seal.len(), SEAL_FILE_BYTES);
+        assert_eq!(decode_seal(&seal), Ok(1234));
+        let mut bad = seal.clone();
+        bad[9] ^= 1;
+        assert_eq!(decode_seal(&bad), Err("seal file checksum mismatch"));
+        assert_eq!(decode_seal(&seal[..19]), Err("bad seal file"));
     }
 }
