@@ -109,7 +109,7 @@ pub async fn check_shard_summary<S: Storage>(
         // Offset ranges lost to damage: index entries inside them are not compared.
         let mut lost: Vec<(u64, u64)> = Vec::new();
         // In the newest segment, damage after the last frame flagged FLAG_SYNC_BARRIER lies in
-        // an unsynced write that recovery cuts (see `log::recover_tail`): a torn tail.
+        // an unsynced write that recovery cuts (see `log::recovery::recover_tail`): a torn tail.
         let barriers = segment::header_features(&bytes) & segment::FEATURE_SYNC_BARRIERS != 0;
         let mut last_barrier = 0u64;
         let mut tail_damage: Vec<(u64, &'static str)> = Vec::new();

@@ -14,7 +14,7 @@
 //!
 //! `flags` bit 0 (`FLAG_SYNC_BARRIER`): everything before this frame in its segment was synced
 //! before this frame was written. Recovery uses it to tell a torn unsynced tail from damage in
-//! acknowledged data (see `log::recover_tail`). Other bits are zero.
+//! acknowledged data (see `log::recovery::recover_tail`). Other bits are zero.
 
 use bytes::Bytes;
 
