@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use super::index::{encode_index_header_vec, first_offset_of};
+use super::index::{encode_index, first_offset_of, point_due};
 use super::{Durability, Segment, ShardLog};
 use crate::error::{Error, Result};
 use crate::limits::*;
@@ -246,11 +246,7 @@ impl<S: Storage> ShardLog<S> {
             for &(offset, arrival_ms, len) in &frames {
                 debug_assert_eq!(offset, active.next_offset);
                 let frame_position = position + at as u64;
-                let due = match active.points.last() {
-                    None => true,
-                    Some(p) => frame_position - p.position >= INDEX_INTERVAL_BYTES,
-                };
-                if due {
+                if point_due(&active.points, frame_position) {
                     active.points.push(IndexEntry {
                         offset,
                         position: frame_position,
@@ -349,17 +345,13 @@ impl<S: Storage> ShardLog<S> {
             previous
         {
             file.sync().await?;
-            let mut bytes = encode_index_header_vec(first_offset_of(&previous_index_path));
-            for p in &points {
-                p.encode(&mut bytes);
-            }
-            IndexEntry {
+            let seal = IndexEntry {
                 offset: next_offset,
                 position: end_position,
                 arrival_ms,
                 kind: EntryKind::Seal,
-            }
-            .encode(&mut bytes);
+            };
+            let bytes = encode_index(first_offset_of(&previous_index_path), &points, Some(seal));
             if let Err(error) = write_file_synced(&self.storage, &previous_index_path, bytes).await
             {
                 self.abandon_roll(&path, &index_path).await;
@@ -413,10 +405,7 @@ impl<S: Storage> ShardLog<S> {
             inner.segments.last().map(|s| (s.index_path.clone(), s.points.clone()))
         };
         let Some((active_index_path, points)) = active else { return };
-        let mut bytes = encode_index_header_vec(first_offset_of(&active_index_path));
-        for p in &points {
-            p.encode(&mut bytes);
-        }
+        let bytes = encode_index(first_offset_of(&active_index_path), &points, None);
         let Ok(index) = self.storage.create(&active_index_path).await else { return };
         let index = Rc::new(index);
         // The old handle may name a file the roll replaced: later points go to this one.
@@ -451,7 +440,7 @@ impl<S: Storage> ShardLog<S> {
         file.write_at(0, header.encode().to_vec()).await?;
         file.sync().await?;
         let index = self.storage.create(index_path).await?;
-        index.write_at(0, encode_index_header_vec(first_offset)).await?;
+        index.write_at(0, encode_index(first_offset, &[], None)).await?;
         self.storage.sync_dir(&self.dir).await?;
         Ok((file, index, allocated))
     }

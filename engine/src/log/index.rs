@@ -131,8 +131,26 @@ pub(super) fn point_checks_out<F: StorageFile>(file: &F, point: &IndexEntry) -> 
         && arrival_ms == point.arrival_ms)
 }
 
-pub(super) fn encode_index_header_vec(first_offset: u64) -> Vec<u8> {
-    encode_index_header(first_offset).to_vec()
+/// Whether the frame at `position` gets an index point: a segment's first frame does, and then
+/// one frame at least every `INDEX_INTERVAL_BYTES`.
+pub(super) fn point_due(points: &[IndexEntry], position: u64) -> bool {
+    match points.last() {
+        None => true,
+        Some(p) => position - p.position >= INDEX_INTERVAL_BYTES,
+    }
+}
+
+/// An index file's contents: the header, the points, then the seal entry of a rolled segment.
+pub(super) fn encode_index(
+    first_offset: u64,
+    points: &[IndexEntry],
+    seal: Option<IndexEntry>,
+) -> Vec<u8> {
+    let mut bytes = encode_index_header(first_offset).to_vec();
+    for entry in points.iter().chain(&seal) {
+        entry.encode(&mut bytes);
+    }
+    bytes
 }
 
 pub(super) fn first_offset_of(index_path: &Path) -> u64 {

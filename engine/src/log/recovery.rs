@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::index::{encode_index_header_vec, point_checks_out};
+use super::index::{encode_index, point_checks_out, point_due};
 use super::{Anomaly, Segment, ShardIdentity, corruption};
 use crate::error::Result;
 use crate::limits::*;
@@ -170,11 +170,7 @@ fn scan<F: StorageFile>(
         let at = (position - base) as usize;
         match record::check_frame(&view[at..]) {
             Frame::Valid { len, offset: found, arrival_ms, .. } if found == offset => {
-                let due = match points.last() {
-                    None => true,
-                    Some(p) => position - p.position >= INDEX_INTERVAL_BYTES,
-                };
-                if due {
+                if point_due(points, position) {
                     points.push(IndexEntry {
                         offset,
                         position,
@@ -299,17 +295,13 @@ async fn load_sealed_segment<S: Storage>(
     let mut points = Vec::new();
     let (end_position, next_offset, last_arrival_ms) =
         scan(&*file, SEGMENT_HEADER_BYTES as u64, first_offset, &mut points, i64::MIN, &mut 0)?;
-    let mut bytes = encode_index_header_vec(first_offset);
-    for p in &points {
-        p.encode(&mut bytes);
-    }
-    IndexEntry {
+    let seal = IndexEntry {
         offset: next_offset,
         position: end_position,
         arrival_ms: last_arrival_ms,
         kind: EntryKind::Seal,
-    }
-    .encode(&mut bytes);
+    };
+    let bytes = encode_index(first_offset, &points, Some(seal));
     write_file_synced(storage, &index_path, bytes).await?;
     // If the scan stopped early at damage inside the segment, keep the offsets the next segment
     // implies: reads that reach the damage report it instead of skipping records silently. If
@@ -449,10 +441,7 @@ async fn recover_tail<S: Storage>(
     // synced, so never acknowledged). Make them durable before anyone can read them: a reader
     // must never see a record a power loss could still take back.
     file.sync().await?;
-    let mut bytes = encode_index_header_vec(first_offset);
-    for p in &points {
-        p.encode(&mut bytes);
-    }
+    let bytes = encode_index(first_offset, &points, None);
     let index = storage.create(&index_path).await?;
     index.write_at(0, bytes).await?;
     Ok(Segment {
