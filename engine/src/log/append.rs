@@ -14,7 +14,7 @@ use super::index::{encode_index, first_offset_of, point_due};
 use super::{Durability, Segment, ShardLog};
 use crate::error::{Error, Result};
 use crate::limits::*;
-use crate::record::{self, NewRecord};
+use crate::record::{self, Frame, NewRecord};
 use crate::segment::{self, EntryKind, IndexEntry, SegmentHeader};
 use crate::storage::{Storage, StorageFile, write_file_synced};
 
@@ -77,6 +77,7 @@ impl<S: Storage> ShardLog<S> {
             let arrival_ms = self.clock.now_ms().max(inner.last_arrival_ms);
             inner.last_arrival_ms = arrival_ms;
             let first_offset = inner.next_offset;
+            let pending_before = inner.pending.len();
             for (i, r) in records.iter().enumerate() {
                 record::encode_frame(
                     &mut inner.pending,
@@ -86,6 +87,9 @@ impl<S: Storage> ShardLog<S> {
                     &r.data,
                 );
             }
+            // The backpressure bound above counted `frame_len`; the flush walks the buffer by
+            // the lengths the frames carry. Both must agree with what was encoded.
+            assert_eq!(inner.pending.len() - pending_before, batch_bytes);
             inner.next_offset += records.len() as u64;
             (inner.next_offset, inner.generation, first_offset, arrival_ms)
         };
@@ -169,10 +173,13 @@ impl<S: Storage> ShardLog<S> {
         if needs_roll {
             self.roll().await?;
         }
-        let (file, position, mut chunk, allocated, dirty_until) = {
+        let (file, position, mut chunk, allocated, dirty_until, next_offset, last_arrival_ms) = {
             let mut inner = self.inner.borrow_mut();
             let inner = &mut *inner;
             let active = inner.segments.last().expect("rolled above");
+            // The active segment ends where the acknowledged records end: pending frames (whose
+            // offsets start at `visible_next`) continue it.
+            assert_eq!(active.next_offset, inner.visible_next);
             let room = self.config.segment_bytes.saturating_sub(active.end_position) as usize;
             let mut take = 0usize;
             while take < inner.pending.len() {
@@ -198,19 +205,25 @@ impl<S: Storage> ShardLog<S> {
                 // Everything before this write is durable: say so, for recovery.
                 record::set_sync_barrier(&mut chunk);
             }
-            (file, end_position, chunk, allocated, dirty_until)
+            let (next_offset, last_arrival_ms) = (active.next_offset, active.last_arrival_ms);
+            (file, end_position, chunk, allocated, dirty_until, next_offset, last_arrival_ms)
         };
-        // Frame boundaries of the chunk, for the index (the chunk itself goes to the kernel).
-        let mut frames: Vec<(u64, i64, usize)> = Vec::new();
-        let mut at = 0usize;
-        while at < chunk.len() {
-            let len = frame_len_at(&chunk, at);
-            let (offset, arrival_ms) = record::frame_offset_and_time(&chunk[at..]);
-            frames.push((offset, arrival_ms, len));
-            at += len;
-        }
+        // Check every frame again right before its bytes go to the disk (pairs with the check
+        // of every frame read, `read_each`); also yields the frame boundaries for the index.
+        let frames = verify_chunk(&chunk, next_offset, last_arrival_ms);
         let chunk_len = chunk.len() as u64;
         let end = position + chunk_len;
+        // Where the write lands: right after the header or the last frame, one chunk of at most
+        // `FLUSH_BYTES_MAX`, within the segment size (a frame larger than the whole segment
+        // goes alone into an empty one).
+        assert!(position >= SEGMENT_HEADER_BYTES as u64);
+        assert!(chunk.len() <= FLUSH_BYTES_MAX);
+        assert!(
+            end <= self.config.segment_bytes
+                || (position == SEGMENT_HEADER_BYTES as u64 && frames.len() == 1),
+            "a write of {chunk_len} bytes at {position} overruns the segment size"
+        );
+        let mut allocated = allocated;
         if end > allocated {
             let mut new_len = allocated.max(SEGMENT_HEADER_BYTES as u64);
             while new_len < end {
@@ -221,6 +234,7 @@ impl<S: Storage> ShardLog<S> {
             let new_len = new_len.min(self.config.segment_bytes.max(end));
             file.allocate(new_len).await?;
             self.inner.borrow_mut().segments.last_mut().expect("active").allocated = new_len;
+            allocated = new_len;
         }
         if dirty_until > end {
             // Zero what a failed write may have left behind, so no stale frame can follow ours.
@@ -228,6 +242,11 @@ impl<S: Storage> ShardLog<S> {
         }
         // If this write fails, the bytes up to here may hold garbage.
         self.inner.borrow_mut().dirty_until = dirty_until.max(end);
+        assert!(
+            position + chunk.len() as u64 <= allocated,
+            "a write of {} bytes at {position} runs past the {allocated} bytes allocated",
+            chunk.len()
+        );
         file.write_at(position, chunk).await?;
         match self.config.durability {
             Durability::Always => {
@@ -244,9 +263,10 @@ impl<S: Storage> ShardLog<S> {
             let active = inner.segments.last_mut().expect("active");
             let mut at = 0usize;
             for &(offset, arrival_ms, len) in &frames {
-                debug_assert_eq!(offset, active.next_offset);
+                assert_eq!(offset, active.next_offset, "offsets run on without a gap");
                 let frame_position = position + at as u64;
                 if point_due(&active.points, frame_position) {
+                    assert!(active.points.last().is_none_or(|p| p.offset < offset));
                     active.points.push(IndexEntry {
                         offset,
                         position: frame_position,
@@ -258,7 +278,9 @@ impl<S: Storage> ShardLog<S> {
                 active.last_arrival_ms = arrival_ms;
                 at += len;
             }
+            assert_eq!(position + at as u64, end);
             active.end_position = end;
+            active.assert_bounds();
             let from = active.points_persisted;
             let mut bytes = Vec::new();
             for p in &active.points[from..] {
@@ -497,4 +519,61 @@ fn frame_len_at(buffer: &[u8], at: usize) -> usize {
         return 0;
     }
     u32::from_le_bytes(buffer[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// Checks the frames of a chunk about to be written the way a reader will check them
+/// (`record::check_frame`: lengths and checksum), and that their offsets run on from
+/// `next_offset` with no gap and their arrival times never go back from `last_arrival_ms`.
+/// Returns each frame's (offset, arrival time, length), for the index. A failure is a bug in
+/// encoding or in the pending buffer's bookkeeping, caught before its bytes reach the disk.
+fn verify_chunk(chunk: &[u8], next_offset: u64, last_arrival_ms: i64) -> Vec<(u64, i64, usize)> {
+    let mut frames = Vec::new();
+    let (mut expected, mut arrival_floor) = (next_offset, last_arrival_ms);
+    let mut at = 0usize;
+    while at < chunk.len() {
+        match record::check_frame(&chunk[at..]) {
+            Frame::Valid { len, offset, arrival_ms, .. } => {
+                assert_eq!(offset, expected, "frame at byte {at} of a write: offset out of order");
+                assert!(arrival_ms >= arrival_floor, "frame at byte {at}: arrival time goes back");
+                frames.push((offset, arrival_ms, len));
+                expected += 1;
+                arrival_floor = arrival_ms;
+                at += len;
+            }
+            other => panic!("frame at byte {at} of a write fails its check: {other:?}"),
+        }
+    }
+    assert!(!frames.is_empty());
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk() -> Vec<u8> {
+        let mut chunk = Vec::new();
+        record::encode_frame(&mut chunk, 7, 100, b"key", b"data");
+        record::encode_frame(&mut chunk, 8, 100, b"key", b"more data");
+        chunk
+    }
+
+    #[test]
+    fn verify_chunk_accepts_what_append_encodes() {
+        assert_eq!(verify_chunk(&chunk(), 7, 0), vec![(7, 100, 39), (8, 100, 44)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "fails its check")]
+    fn verify_chunk_catches_a_flipped_bit() {
+        let mut chunk = chunk();
+        chunk[45] ^= 1;
+        verify_chunk(&chunk, 7, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "offset out of order")]
+    fn verify_chunk_catches_a_gap() {
+        verify_chunk(&chunk(), 6, 0);
+    }
 }

@@ -38,6 +38,9 @@ impl<S: Storage> ShardLog<S> {
                 kind: EntryKind::Point,
             },
         };
+        assert!(
+            from.position <= segment.end_position && segment.end_position <= segment.file.len()
+        );
         let view =
             segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
         let mut at = 0usize;
@@ -78,6 +81,8 @@ pub(super) fn locate<F: StorageFile>(segment: &Segment<F>, offset: u64) -> Resul
     } else {
         segment.points[point - 1]
     };
+    // Points lie among the frames (see `Segment::assert_bounds`).
+    assert!(from.position <= segment.end_position && segment.end_position <= segment.file.len());
     let view = segment.file.read(from.position, (segment.end_position - from.position) as usize)?;
     let mut at = 0usize;
     let mut current = from.offset;

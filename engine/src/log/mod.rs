@@ -101,6 +101,35 @@ impl<F> Segment<F> {
     }
 }
 
+impl<F: StorageFile> Segment<F> {
+    /// The bounds every read and lookup relies on: frames lie between the header and
+    /// `end_position`, which lies inside the file, and every point lies among the frames.
+    /// Recovery establishes them (it checks what it loads and rebuilds what does not check
+    /// out); the flush keeps them. Checked where a segment is built or grows; the first and
+    /// last points bound the rest, which are ordered.
+    fn assert_bounds(&self) {
+        assert!(self.first_offset <= self.next_offset, "{}", self.path.display());
+        assert!(
+            SEGMENT_HEADER_BYTES as u64 <= self.end_position
+                && self.end_position <= self.file.len(),
+            "{}: end position {} outside the file ({} bytes)",
+            self.path.display(),
+            self.end_position,
+            self.file.len()
+        );
+        if let (Some(first), Some(last)) = (self.points.first(), self.points.last()) {
+            assert!(
+                first.offset >= self.first_offset
+                    && first.position >= SEGMENT_HEADER_BYTES as u64
+                    && last.offset < self.next_offset
+                    && last.position < self.end_position,
+                "{}: index points outside the segment's frames",
+                self.path.display()
+            );
+        }
+    }
+}
+
 struct Inner<F> {
     segments: Vec<Segment<F>>,
     /// The next offset to assign (pending records included).

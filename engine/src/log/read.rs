@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::index::locate;
 use super::{ShardLog, corruption};
 use crate::error::Result;
+use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::record::{self, Frame, Record};
 use crate::storage::{Storage, StorageFile};
 
@@ -114,6 +115,7 @@ impl<S: Storage> ShardLog<S> {
         let inner = self.inner.borrow();
         let trim_horizon = inner.segments.first().map_or(inner.visible_next, |s| s.first_offset);
         let mut offset = from.max(trim_horizon);
+        let first_offset = offset;
         let end = inner.visible_next;
         let mut summary = ReadSummary { next_offset: offset, records: 0, bytes: 0 };
         if offset >= end || max_records == 0 {
@@ -142,6 +144,12 @@ impl<S: Storage> ShardLog<S> {
                 Err(error) if summary.records == 0 => return Err(error),
                 Err(_) => break,
             };
+            // Within the frames, inside the file (the mapped length): see `Segment::assert_bounds`.
+            assert!(
+                SEGMENT_HEADER_BYTES as u64 <= start
+                    && start < segment.end_position
+                    && segment.end_position <= segment.file.len()
+            );
             let view = segment.file.read(start, (segment.end_position - start) as usize)?;
             if summary.records == 0 {
                 sink.expect(view.len().min(max_bytes.saturating_add(
@@ -150,6 +158,8 @@ impl<S: Storage> ShardLog<S> {
             }
             let mut at = 0usize;
             while offset < segment.next_offset && offset < end {
+                // Every frame is checked before it is served (pairs with `append::verify_chunk`,
+                // which checked it before it was written).
                 match record::check_frame(&view[at..]) {
                     Frame::Valid { len, offset: found, arrival_ms, key_len, data_len }
                         if found == offset =>
@@ -191,6 +201,9 @@ impl<S: Storage> ShardLog<S> {
             }
             index += 1;
         }
+        // The records handed out were consecutive and all visible.
+        assert_eq!(summary.next_offset - first_offset, summary.records as u64);
+        assert!(summary.next_offset <= end);
         Ok(summary)
     }
 }

@@ -111,6 +111,13 @@ pub(super) async fn recover_segments<S: Storage>(
             let next_first = first_offsets[i + 1];
             load_sealed_segment(storage, file, path, index_path, first_offset, next_first).await?
         };
+        assert!(
+            segment
+                .points
+                .windows(2)
+                .all(|w| w[0].offset < w[1].offset && w[0].position < w[1].position)
+        );
+        segment.assert_bounds();
         segments.push(segment);
     }
     if removed_any {
@@ -262,9 +269,14 @@ async fn load_sealed_segment<S: Storage>(
             // this segment): rescan. The segment must end at the seal.
             let plausible = index_first == first_offset
                 && seal.offset == next_first_offset
-                && seal.position <= file.len()
+                && (SEGMENT_HEADER_BYTES as u64..=file.len()).contains(&seal.position)
                 && ends_at(&*file, seal.position)?
-                && points.first().is_none_or(|p| p.offset == first_offset)
+                && points.first().is_none_or(|p| {
+                    p.offset == first_offset && p.position >= SEGMENT_HEADER_BYTES as u64
+                })
+                && points
+                    .last()
+                    .is_none_or(|p| p.offset < seal.offset && p.position < seal.position)
                 && points
                     .windows(2)
                     .all(|w| w[0].offset < w[1].offset && w[0].position < w[1].position);
