@@ -182,7 +182,7 @@ async fn main() {
             }
         }
     }
-    let acked = acked.lock().unwrap();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
     let lost = acked.iter().filter(|(data, at)| seen.get(*data) != Some(at)).count();
     println!(
         "kill -9 soak: {cycles} cycles in {:.0} s: acknowledged {}, read back {read_back}, \

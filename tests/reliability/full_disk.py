@@ -314,6 +314,8 @@ def main():
     log(f"total {time.monotonic() - t0:.1f} s")
     if failures:
         log(f"spated log tail ({spated.log_path}):\n{log_tail(spated.log_path)}")
+        by_check = Counter(f[:3] if f.startswith("(") else "other" for f in failures)
+        log("problems by check: " + ", ".join(f"{k} {v}" for k, v in sorted(by_check.items())))
         print(f"FAIL full_disk: {len(failures)} problem(s); first: {failures[0]}", flush=True)
         return 1
     print(f"PASS full_disk: {len(ledger.acked)} acknowledged records checked", flush=True)

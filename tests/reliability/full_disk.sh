@@ -17,6 +17,7 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 [ -x "$PY" ] || { echo "FAIL full_disk: $PY missing (run tests/reliability/install.sh)"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "FAIL full_disk: needs root to mount"; exit 1; }
 FS_MIB="${FS_MIB:-64}"
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ left in the source tree
 
 WORK="$(mktemp -d /tmp/spate-full-disk.XXXXXX)"
 MNT="$WORK/mnt"

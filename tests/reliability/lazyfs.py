@@ -485,8 +485,18 @@ def main():
         return 2
     backing, mountpoint = sys.argv[1], sys.argv[2]
     fs = LazyFS(backing)
-    fuse.FUSE(fs, mountpoint, foreground=True, nothreads=False, big_writes=True,
-              max_write=131072, fsname="lazyfs", subtype="lazyfs", hard_remove=True)
+    try:
+        fuse.FUSE(fs, mountpoint, foreground=True, nothreads=False, big_writes=True,
+                  max_write=131072, fsname="lazyfs", subtype="lazyfs", hard_remove=True)
+    except RuntimeError as e:
+        # libfuse returns an error when the connection was aborted rather than unmounted
+        # (ECONNABORTED). Harmless once the durable state is written out (after a power cut).
+        if not fs.finished:
+            print(f"lazyfs: FUSE loop failed ({e}) before the state was written out",
+                  file=sys.stderr, flush=True)
+            return 1
+        print(f"lazyfs: FUSE loop ended with {e} after the state was written out",
+              file=sys.stderr, flush=True)
     return 0
 
 

@@ -136,7 +136,8 @@ class Splitter(threading.Thread):
             self.answered = not self.cut.event.is_set()
             self.children = {s["ShardId"] for s in list_shards(self.client, STREAM_B)} - before
         except Exception as e:
-            self.error = describe_error(e)
+            if not self.cut.event.is_set():
+                self.error = describe_error(e)
 
 
 class FanOut(threading.Thread):
@@ -195,11 +196,19 @@ class LazyMount:
             pass
 
     def unmount(self):
-        for _ in range(50):
-            if subprocess.run(["fusermount", "-u", self.mnt], capture_output=True).returncode == 0:
+        """fusermount -u, retried for 10 s (after a SIGKILL the kernel may still hold spated's
+        files for a moment: io_uring tears down asynchronously), then a lazy unmount."""
+        for attempt in range(100):
+            r = subprocess.run(["fusermount", "-u", self.mnt], capture_output=True)
+            if r.returncode == 0:
+                if attempt:
+                    log(f"lazyfs unmounted after {attempt + 1} tries "
+                        f"({r.stderr.decode().strip() or 'busy'} before)")
                 break
+            last = r.stderr.decode().strip()
             time.sleep(0.1)
         else:
+            log(f"fusermount -u kept failing ({last}); lazy unmount")
             subprocess.run(["umount", "-l", self.mnt], capture_output=True)
         try:
             self.proc.wait(30)
