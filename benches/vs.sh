@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Spate against the Kinesis peers, side by side: the PutRecords workload of
-# shared/peers/bench/bench_putrecords.sh (500 records x 1 KiB per call, random partition keys,
+# benches/peers/bench/bench_putrecords.sh (500 records x 1 KiB per call, random partition keys,
 # a fresh 4-shard stream per run, 1/4/16 connections), driven by `spate bench` so every target is
 # measured by the same client, then one markdown table.
 #
@@ -8,7 +8,7 @@
 #   default targets: spate=http://127.0.0.1:4567 kinesalite=http://127.0.0.1:14567
 #                    kinesis-mock=http://127.0.0.1:14568 ferrokinesis=http://127.0.0.1:14570
 #   Targets that do not answer ListStreams are skipped with a note. Start them first:
-#   the Spate server, and the peers with shared/peers/start-<peer>.sh (after install.sh).
+#   the Spate server, and the peers with benches/peers/start-<peer>.sh (after install.sh).
 # env:
 #   CONNS="1 4 16"  DUR=10s  RUNS=1  SHARDS=4  BATCH=500  SIZE=1024  KEYS=uniform
 #   CONSUMERS=0     polling readers per run (0 matches the peers' wrk bench: puts only)

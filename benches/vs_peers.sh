@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # PutRecords throughput and latency, Spate vs the peers, in one run on this machine:
 # 500 records x 1 KiB per call, random partition keys, a 4-shard stream, wrk at 1/4/16
-# connections (../shared/peers/bench/bench_putrecords.sh), plus fio's 1 MiB+fdatasync figure on
+# connections (benches/peers/bench/bench_putrecords.sh), plus fio's 1 MiB+fdatasync figure on
 # the same disk. Spate runs the release build with durability `always` and `--quotas off` (the
 # per-shard quotas would otherwise cap 4 shards at 4 MiB/s, as on AWS).
 #   benches/vs_peers.sh            env: PEERS="kinesalite kinesis-mock ferrokinesis" DUR RUNS CONNS
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P=../shared/peers
+P=benches/peers
 PEERS="${PEERS:-ferrokinesis kinesalite kinesis-mock}"
 export DUR="${DUR:-10}" RUNS="${RUNS:-1}" CONNS="${CONNS:-1 4 16}"
 out=$(mktemp -d)

@@ -112,7 +112,7 @@ pub async fn check_shard_summary<S: Storage>(
         // an unsynced write that recovery cuts (see `log::recovery::recover_tail`): a torn tail.
         let barriers = segment::header_features(&bytes) & segment::FEATURE_SYNC_BARRIERS != 0;
         let mut last_barrier = 0u64;
-        let mut tail_damage: Vec<(u64, &'static str)> = Vec::new();
+        let mut tail_damage: Vec<(u64, &'static str, bool)> = Vec::new();
         loop {
             match record::check_frame(&bytes[position..]) {
                 Frame::Valid { len, offset: found, arrival_ms, .. } => {
@@ -152,7 +152,13 @@ pub async fn check_shard_summary<S: Storage>(
                         break;
                     }
                     if is_last && barriers {
-                        tail_damage.push((position as u64, detail));
+                        let hole_end =
+                            resume.map_or(bytes.len(), |(relative, ..)| position + relative);
+                        let torn = crate::log::holds_unwritten_page(
+                            &bytes[position..hole_end],
+                            position as u64,
+                        );
+                        tail_damage.push((position as u64, detail, torn));
                     } else {
                         report(&path, position as u64, detail.to_string());
                     }
@@ -168,7 +174,12 @@ pub async fn check_shard_summary<S: Storage>(
                 }
             }
         }
-        for &(at, detail) in tail_damage.iter().take_while(|(at, _)| *at < last_barrier) {
+        // Recovery cuts at the first damage after the last barrier that holds an unwritten page
+        // (a torn write); damage before it is reported.
+        for &(at, detail, torn) in &tail_damage {
+            if at > last_barrier && torn {
+                break;
+            }
             report(&path, at, detail.to_string());
         }
         if !is_last

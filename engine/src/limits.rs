@@ -33,6 +33,8 @@ pub const SEGMENT_ALLOCATE_STEP_MIN: u64 = 1 << 20;
 pub const SEGMENT_ALLOCATE_STEP_MAX: u64 = 32 << 20;
 
 /// A sparse index point is written at least every this many bytes of log.
+/// The page of the page cache and of the file system's writeback: the unit a torn write loses.
+pub const PAGE_BYTES: u64 = 4096;
 pub const INDEX_INTERVAL_BYTES: u64 = 64 << 10;
 /// Index header and entry sizes on disk (see `segment.rs`).
 pub const INDEX_HEADER_BYTES: usize = 32;

@@ -574,6 +574,36 @@ fn bit_flip_in_the_active_segment_is_damage_not_a_torn_tail() {
     });
 }
 
+/// The last write was synced and acknowledged, and nothing was written after it: a bit flip in
+/// its first frame has valid frames after it and no barrier frame after those. It is damage in
+/// acknowledged data, not a torn write (no page of it is missing), so recovery keeps the frames
+/// after it and `check` reports it. (With only the barrier rule, recovery cut all nine.)
+#[test]
+fn bit_flip_in_the_last_synced_write_is_damage_not_a_torn_write() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 1 << 20).await;
+        log.append(&[record("key", vec![1; 100])]).await.unwrap();
+        // One write of ten frames, synced and acknowledged: the last thing written.
+        let batch: Vec<_> = (0..10u8).map(|i| record("key", vec![10 + i; 100])).collect();
+        assert_eq!(log.append(&batch).await.unwrap().first_offset, 1);
+        drop(log);
+        let path = segment_paths(&storage).pop().unwrap();
+        // Frames are 135 bytes from byte 64: offset 1 starts at 199; flip a bit of its data.
+        storage.flip_bit(&path, 64 + 135 + 32 + 3 + 10, 2);
+        let problems = engine::check::check_shard(&storage, Path::new("/data/stream/shard")).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].path.clone(), problems[0].position), (path.clone(), 64 + 135));
+        let log = open(&storage, &clock, 1 << 20).await;
+        assert_eq!(log.next_offset(), 11, "recovery must not cut acknowledged records");
+        assert!(matches!(log.read(1, 1, usize::MAX), Err(Error::Corruption { .. })));
+        let rest = log.read(2, 20, usize::MAX).unwrap();
+        assert_eq!(rest.records.len(), 9);
+        assert_eq!(&rest.records[8].data[..], &[19u8; 100]);
+    });
+}
+
 /// Polls `future` until it completes (each poll runs it as far as it goes without waiting).
 async fn poll_until_ready<T>(
     future: &mut std::pin::Pin<Box<impl std::future::Future<Output = T>>>,

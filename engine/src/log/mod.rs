@@ -36,7 +36,9 @@ use crate::storage::{Storage, StorageFile};
 
 pub use append::AppendResult;
 pub use read::{FrameRef, ReadBatch, ReadSink, ReadSummary};
-pub use recovery::{is_abandoned_roll, is_unwritten_segment, resume_after_damage};
+pub use recovery::{
+    holds_unwritten_page, is_abandoned_roll, is_unwritten_segment, resume_after_damage,
+};
 // Re-exported where they used to live: `engine::log::{read_file, write_file_atomic}` are public.
 pub use crate::storage::{read_file, write_file_atomic};
 

@@ -400,8 +400,8 @@ async fn recover_tail<S: Storage>(
     let (mut position, mut offset, mut last_arrival) = start;
     let mut last_barrier = 0u64;
     // Each stretch of damage skipped: (position, offset due there, arrival time before it,
-    // points before it).
-    let mut damage: Vec<(u64, u64, i64, usize)> = Vec::new();
+    // points before it, position of the next valid frame).
+    let mut damage: Vec<(u64, u64, i64, usize, u64)> = Vec::new();
     let (mut end_position, mut next_offset, mut last_arrival_ms) = loop {
         let (end, next, last) =
             scan(&*file, position, offset, &mut points, last_arrival, &mut last_barrier)?;
@@ -415,7 +415,7 @@ async fn recover_tail<S: Storage>(
         }
         match resume_after_damage(&view, end, next, &entries) {
             Some((relative, resume_offset, arrival_ms)) => {
-                damage.push((end, next, last, points.len()));
+                damage.push((end, next, last, points.len(), end + relative as u64));
                 // A point at the resume position lets lookups jump over the damage.
                 points.push(IndexEntry {
                     offset: resume_offset,
@@ -434,13 +434,25 @@ async fn recover_tail<S: Storage>(
     // frames were never acknowledged (nothing after the last sync is, under `Always`). A frame
     // flagged `FLAG_SYNC_BARRIER` was written after everything before it was synced, so damage
     // before the last such frame lies in synced data and is kept as damage; damage after it
-    // lies in the unsynced tail: cut there. (Segments written before the flag existed keep
-    // every stretch of damage, as before.)
+    // may lie in the unsynced tail. It is cut there only if it holds a page that never reached
+    // the disk (`holds_unwritten_page`): the last write may also have been synced and
+    // acknowledged with nothing written since, and then a bit flip in it is damage to keep,
+    // not a torn write to cut. (Segments written before the flag existed keep every stretch of
+    // damage, as before.)
     let header = file.read(0, SEGMENT_HEADER_BYTES)?;
-    if segment::header_features(&header) & segment::FEATURE_SYNC_BARRIERS != 0
-        && let Some(&(at, due, arrival_ms, points_before)) =
-            damage.iter().find(|(at, ..)| *at > last_barrier)
-    {
+    let torn = |at: u64, resume: u64| -> Result<bool> {
+        Ok(holds_unwritten_page(&file.read(at, (resume - at) as usize)?, at))
+    };
+    let mut cut = None;
+    if segment::header_features(&header) & segment::FEATURE_SYNC_BARRIERS != 0 {
+        for &(at, due, arrival_ms, points_before, resume) in &damage {
+            if at > last_barrier && torn(at, resume)? {
+                cut = Some((at, due, arrival_ms, points_before));
+                break;
+            }
+        }
+    }
+    if let Some((at, due, arrival_ms, points_before)) = cut {
         (end_position, next_offset, last_arrival_ms) = (at, due, arrival_ms);
         points.truncate(points_before);
     }
@@ -470,6 +482,25 @@ async fn recover_tail<S: Storage>(
         allocated: len.max(end_position),
         synced_until: end_position,
     })
+}
+
+/// True if `bytes` (starting at file position `position`) hold a whole page-cache page of
+/// zeros: a page of an unsynced write that never reached the disk (segments are preallocated
+/// with zeros, and recovery and failed writes zero what lies past the last frame, so an
+/// unwritten page reads as zeros). Damage without such a page is not a torn write. (A record
+/// whose own data holds a page of zeros, damaged by a bit flip in the last write, would be
+/// taken for torn: the ambiguity `docs/format.md` names.)
+pub fn holds_unwritten_page(bytes: &[u8], position: u64) -> bool {
+    let first_page = position.div_ceil(PAGE_BYTES) * PAGE_BYTES;
+    let mut page = first_page;
+    while page + PAGE_BYTES <= position + bytes.len() as u64 {
+        let at = (page - position) as usize;
+        if bytes[at..at + PAGE_BYTES as usize].iter().all(|&b| b == 0) {
+            return true;
+        }
+        page += PAGE_BYTES;
+    }
+    false
 }
 
 /// After an invalid frame at the start of `view` (which begins at byte `base` of its segment),
