@@ -20,6 +20,10 @@ pub enum Error {
     Sealed { ending_offset: u64 },
     /// An argument is invalid (e.g. a sequence number from another shard or incarnation).
     InvalidArgument(String),
+    /// A batch split over several writes (a segment roll, or the flush size) failed after its
+    /// first `count` records were written and synced: those are durable, visible and
+    /// acknowledged at `first_offset..first_offset + count`; the rest failed with `cause`.
+    PartiallyAppended { first_offset: u64, count: usize, arrival_ms: i64, cause: Box<Error> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,6 +51,14 @@ impl Error {
             Error::LimitExceeded(s) => Error::LimitExceeded(s.clone()),
             Error::Sealed { ending_offset } => Error::Sealed { ending_offset: *ending_offset },
             Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+            Error::PartiallyAppended { first_offset, count, arrival_ms, cause } => {
+                Error::PartiallyAppended {
+                    first_offset: *first_offset,
+                    count: *count,
+                    arrival_ms: *arrival_ms,
+                    cause: Box::new(cause.duplicate()),
+                }
+            }
         }
     }
 }
@@ -70,6 +82,9 @@ impl fmt::Display for Error {
                 write!(f, "shard is sealed at ending offset {ending_offset}")
             }
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
+            Error::PartiallyAppended { count, cause, .. } => {
+                write!(f, "only the first {count} records of the batch were written: {cause}")
+            }
         }
     }
 }

@@ -657,6 +657,38 @@ fn an_append_synced_by_an_earlier_chunk_of_a_failed_flush_is_acknowledged() {
     });
 }
 
+/// One batch split over two writes by a roll: the first write lands (synced, visible), the roll
+/// cannot get space. The append reports exactly the records that landed, with their offsets, so
+/// PutRecords can give them sequence numbers (they were reported failed before, although
+/// readers saw them and they survived a restart: a client retrying them wrote duplicates).
+#[test]
+fn a_batch_split_by_a_failed_roll_reports_the_records_that_landed() {
+    block_on(async {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let storage = SimStorage::new();
+        let log = open(&storage, &clock, 4096).await;
+        log.append(&[record("k", vec![0; 100])]).await.unwrap();
+        storage.set_disk_full(true);
+        // 64 + 133 bytes used; the 1,033-byte frame fits, the 3,033-byte one needs a roll.
+        let batch = [record("k", vec![1; 1000]), record("k", vec![2; 3000])];
+        match log.append(&batch).await {
+            Err(Error::PartiallyAppended { first_offset, count, cause, .. }) => {
+                assert_eq!((first_offset, count), (1, 1));
+                assert!(matches!(*cause, Error::DiskFull), "{cause}");
+            }
+            other => panic!("expected a partial append, got {other:?}"),
+        }
+        assert_eq!(log.next_offset(), 2, "the landed record is visible");
+        storage.set_disk_full(false);
+        assert_eq!(log.append(&[record("k", b"next".to_vec())]).await.unwrap().first_offset, 2);
+        drop(log);
+        let log = open(&storage.crash_image(1), &clock, 4096).await;
+        let records = log.read(0, 10, usize::MAX).unwrap().records;
+        let data: Vec<&[u8]> = records.iter().map(|r| &r.data[..]).collect();
+        assert_eq!(data, [&[0u8; 100][..], &[1u8; 1000][..], &b"next"[..]]);
+    });
+}
+
 #[test]
 fn a_failed_appends_frame_does_not_survive_a_close() {
     block_on(async {

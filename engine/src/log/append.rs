@@ -18,6 +18,13 @@ use crate::record::{self, Frame, NewRecord};
 use crate::segment::{self, EntryKind, IndexEntry, SegmentHeader};
 use crate::storage::{Storage, StorageFile, write_file_synced};
 
+/// Why `flush_to` gave up on a waiter: the failed flush's cause, and how far that flush made
+/// the log durable (`visible_next` when it failed), if this waiter's generation is remembered.
+pub(super) struct Failed {
+    pub(super) durable_end: Option<u64>,
+    pub(super) cause: Error,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendResult {
     pub first_offset: u64,
@@ -93,14 +100,27 @@ impl<S: Storage> ShardLog<S> {
             inner.next_offset += records.len() as u64;
             (inner.next_offset, inner.generation, first_offset, arrival_ms)
         };
-        self.flush_to(target, generation).await?;
-        Ok(AppendResult { first_offset, count: records.len(), arrival_ms })
+        match self.flush_to(target, generation).await {
+            Ok(()) => Ok(AppendResult { first_offset, count: records.len(), arrival_ms }),
+            // An earlier chunk of a failed flush made the batch's first records durable and
+            // visible: they are acknowledged, so the caller must hand out their sequence
+            // numbers (a client told they failed would write them again).
+            Err(Failed { durable_end: Some(end), cause }) if end > first_offset => {
+                Err(Error::PartiallyAppended {
+                    first_offset,
+                    count: (end - first_offset) as usize,
+                    arrival_ms,
+                    cause: Box::new(cause),
+                })
+            }
+            Err(Failed { cause, .. }) => Err(cause),
+        }
     }
 
     /// Waits until every offset below `target` is acknowledged, leading flushes as needed.
     // Every borrow is dropped (`drop(inner)`) before its await; the lint cannot see a drop.
     #[allow(clippy::await_holding_refcell_ref)]
-    pub(super) async fn flush_to(&self, target: u64, generation: u64) -> Result<()> {
+    pub(super) async fn flush_to(&self, target: u64, generation: u64) -> Result<(), Failed> {
         loop {
             {
                 let mut inner = self.inner.borrow_mut();
@@ -118,11 +138,11 @@ impl<S: Storage> ShardLog<S> {
                     if durable_end.is_some_and(|end| target <= end) {
                         return Ok(());
                     }
-                    return Err(inner
-                        .last_error
-                        .as_ref()
-                        .map(Error::duplicate)
-                        .unwrap_or_else(|| Error::Io(std::io::Error::other("append discarded"))));
+                    let cause =
+                        inner.last_error.as_ref().map(Error::duplicate).unwrap_or_else(|| {
+                            Error::Io(std::io::Error::other("append discarded"))
+                        });
+                    return Err(Failed { durable_end, cause });
                 }
                 if inner.visible_next >= target {
                     return Ok(());
