@@ -136,7 +136,7 @@ def main():
         for p in problems[:MAX_LINES]:
             fail(f"{check}: {p}")
         if len(problems) > MAX_LINES:
-            failures.extend(problems[MAX_LINES:])
+            failures.extend(f"{check}: {p}" for p in problems[MAX_LINES:])
             log(f"FAIL: {check}: ... and {len(problems) - MAX_LINES} more like these")
         unacked = counts.pop("unacked", [])
         if unacked and evidence:

@@ -285,7 +285,7 @@ def main():
                 for p in problems[:MAX_LINES]:
                     fail(f"cut {cycle}: {p}")
                 if len(problems) > MAX_LINES:
-                    failures.extend(problems[MAX_LINES:])
+                    failures.extend(f"cut {cycle}: {p}" for p in problems[MAX_LINES:])
                     log(f"FAIL: cut {cycle}: ... and {len(problems) - MAX_LINES} more")
                 if counts.get("unacked"):
                     for line in explain_unacked(ledger, [u for u in counts["unacked"]
