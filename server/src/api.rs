@@ -29,9 +29,9 @@ use spate_proto::{ApiError, IteratorPosition, Request as ApiRequest, StreamRef, 
 
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
 use crate::core::{Core, Msg, PositionQuery, ShardError};
-use crate::hash;
 use crate::http::{Body, BodyError, full, read_body_limited};
 use crate::iterator::{IteratorError, IteratorToken};
+use crate::{hash, placement};
 
 /// Largest request body accepted: a PutRecords of 500 records of up to 1 MiB each is capped at
 /// 5 MiB of payload by Kinesis; base64 and JSON overhead stay well within this.
@@ -108,13 +108,26 @@ pub async fn handle_http(core: Rc<Core>, request: Request<Incoming>) -> Response
             return json(408, error.to_json(), &request_id);
         }
     };
-    if operation == "SubscribeToShard" {
-        return crate::fanout::subscribe(core, body, request_id).await;
+    // Parsed once, here: everything after this works on the typed request.
+    let result = match parse_request(&operation, &body) {
+        Ok(request) => dispatch(&core, request).await,
+        Err(error) => Err(error),
+    };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.type_name(),
+    };
+    core.metrics.request(metric_operation(&operation), outcome, started.elapsed().as_secs_f64());
+    match result {
+        Ok(Reply::Json(payload)) => json(200, payload, &request_id),
+        Ok(Reply::Events(events)) => Response::builder()
+            .status(200)
+            .header("content-type", spate_proto::eventstream::CONTENT_TYPE)
+            .header("x-amzn-RequestId", &request_id)
+            .body(crate::http::stream_body_until(events, &core.shutdown))
+            .expect("valid response"),
+        Err(error) => json(error.status(), error.to_json(), &request_id),
     }
-    let (status, payload) = dispatch(&core, &operation, body).await;
-    let outcome = if status == 200 { "ok".to_string() } else { error_type(&payload) };
-    core.metrics.request(metric_operation(&operation), &outcome, started.elapsed().as_secs_f64());
-    json(status, payload, &request_id)
 }
 
 fn metric_operation(operation: &str) -> &str {
@@ -123,13 +136,6 @@ fn metric_operation(operation: &str) -> &str {
     } else {
         "unknown"
     }
-}
-
-fn error_type(payload: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(str::to_string))
-        .unwrap_or_else(|| "error".to_string())
 }
 
 fn plain(status: StatusCode, content_type: &str, body: Bytes, request_id: &str) -> Response<Body> {
@@ -150,20 +156,16 @@ pub fn json(status: u16, body: Vec<u8>, request_id: &str) -> Response<Body> {
         .expect("valid response")
 }
 
-fn answer(result: ApiResult) -> (u16, Vec<u8>) {
-    match result {
-        Ok(body) => (200, body),
-        Err(error) => (error.status(), error.to_json()),
-    }
+/// What a successful operation answers: a JSON body, or (SubscribeToShard) the events the
+/// shard's owning core pushes, streamed as the response body.
+pub enum Reply {
+    Json(Vec<u8>),
+    Events(futures_channel::mpsc::Receiver<Bytes>),
 }
 
-/// Parses and runs one operation; returns the HTTP status and JSON body.
-pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Vec<u8>) {
-    let request = match parse_request(operation, &body) {
-        Ok(request) => request,
-        Err(error) => return answer(Err(error)),
-    };
-    let is_control = matches!(
+/// Whether an operation changes the catalog, and so runs on the controller (core 0).
+pub fn changes_catalog(request: &ApiRequest) -> bool {
+    matches!(
         request,
         ApiRequest::CreateStream(_)
             | ApiRequest::DeleteStream(_)
@@ -179,15 +181,33 @@ pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Ve
             | ApiRequest::MergeShards(_)
             | ApiRequest::UpdateShardCount(_)
             | ApiRequest::UpdateStreamMode(_)
-    );
-    if !is_control && !core.operation_limits.admit(operation, core.clock.monotonic_ns()) {
-        return answer(Err(rate_exceeded(core, operation)));
+    )
+}
+
+/// Runs one parsed operation: the one `match` over every operation.
+pub async fn dispatch(core: &Rc<Core>, request: ApiRequest) -> Result<Reply, ApiError> {
+    let operation = request.operation().name();
+    if changes_catalog(&request) {
+        // Everything that changes the catalog runs on the controller (core 0), which counts
+        // these operations' rate limits exactly.
+        let request = Box::new(request);
+        return core
+            .call(0, |reply| Msg::Control { request, reply })
+            .await
+            .unwrap_or_else(|| Err(ApiError::internal("controller unavailable")))
+            .map(Reply::Json);
+    }
+    if !core.operation_limits.admit(operation, core.clock.monotonic_ns()) {
+        return Err(rate_exceeded(core, operation));
     }
     let result = match request {
         ApiRequest::PutRecord(r) => put_record(core, r).await,
         ApiRequest::PutRecords(r) => put_records(core, r).await,
         ApiRequest::GetShardIterator(r) => get_shard_iterator(core, r).await,
         ApiRequest::GetRecords(r) => get_records(core, r).await,
+        ApiRequest::SubscribeToShard(r) => {
+            return crate::fanout::start(core, r).await.map(Reply::Events);
+        }
         ApiRequest::DescribeStream(r) => describe_stream(core, r),
         ApiRequest::DescribeStreamSummary(r) => {
             r.stream_ref().and_then(|s| stream_handle(core, &s)).map(|h| describe_summary(core, &h))
@@ -199,19 +219,12 @@ pub async fn dispatch(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Ve
         ApiRequest::DescribeLimits(_) => Ok(describe_limits(core)),
         ApiRequest::DescribeStreamConsumer(r) => crate::control::describe_consumer(core, r),
         ApiRequest::ListStreamConsumers(r) => crate::control::list_consumers(core, r),
-        ApiRequest::SubscribeToShard(_) => {
-            Err(ApiError::internal("SubscribeToShard is served by the streaming path"))
-        }
-        // Everything that changes the catalog runs on the controller (core 0).
-        _ => {
-            let operation = operation.to_string();
-            return core
-                .call(0, |reply| Msg::Control { operation, body, reply })
-                .await
-                .unwrap_or_else(|| answer(Err(ApiError::internal("controller unavailable"))));
-        }
+        other => Err(ApiError::internal(format!(
+            "{} has no handler outside the controller",
+            other.operation().name()
+        ))),
     };
-    answer(result)
+    result.map(Reply::Json)
 }
 
 /// LimitExceededException for a control-plane call over its rate.
@@ -325,7 +338,7 @@ struct Routed {
 
 fn route(stream: &StreamMeta, hash_key: u128, cores: usize) -> Option<Routed> {
     stream.route(hash_key).map(|s| Routed {
-        core: s.core % cores,
+        core: placement::owner(s, cores),
         incarnation: stream.incarnation,
         shard: s.index,
     })
@@ -346,55 +359,17 @@ async fn put_record(core: &Rc<Core>, r: PutRecordInput) -> ApiResult {
             &core.config().account_id,
         ));
     }
-    let record = NewRecord { partition_key: Bytes::from(r.partition_key.clone()), data: r.data };
-    // A reshard may close the routed shard between lookup and append: route again once the
-    // controller has published the new shard set (it does so right after sealing).
-    let mut routed_version = 0;
-    for attempt in 0..REROUTE_ATTEMPTS {
-        reroute_pause(core, attempt, routed_version).await;
-        routed_version = core.catalog().version;
-        let handle = stream_handle(core, &stream_ref)?;
-        let stream = handle.meta();
-        require_active(core, stream)?;
-        let routed = route(stream, hash_key, core.cores)
-            .ok_or_else(|| ApiError::internal("no open shard covers the hash key"))?;
-        let shard_id = catalog::shard_id(routed.shard);
-        let records = vec![record.clone()];
-        let outcome = core
-            .call(routed.core, |reply| Msg::Append {
-                incarnation: routed.incarnation,
-                shard: routed.shard,
-                records,
-                reply,
-            })
-            .await
-            .ok_or_else(|| ApiError::internal("shard owner unavailable"))?;
-        match outcome {
-            Ok(outcome) => {
-                let Some(result) = outcome.result else {
-                    return Err(ApiError::write_throughput_exceeded(
-                        &shard_id,
-                        &stream.name,
-                        &core.config().account_id,
-                    ));
-                };
-                return Ok(spate_proto::to_json(&out::PutRecordOutput {
-                    shard_id,
-                    sequence_number: sequence_string(
-                        routed.incarnation,
-                        routed.shard,
-                        result.first_offset,
-                    ),
-                    encryption_type: None,
-                }));
-            }
-            Err(ShardError::Engine(engine::Error::Sealed { .. })) | Err(ShardError::Missing) => {
-                continue;
-            }
-            Err(e) => return Err(shard_error(core, e, &stream.name, &shard_id)),
-        }
+    let record = NewRecord { partition_key: Bytes::from(r.partition_key), data: r.data };
+    let mut results = append_routed(core, &stream_ref, &[hash_key], &[record]).await?;
+    match results.pop().expect("one result per record") {
+        Some(Ok(appended)) => Ok(spate_proto::to_json(&out::PutRecordOutput {
+            shard_id: appended.shard_id,
+            sequence_number: appended.sequence_number,
+            encryption_type: None,
+        })),
+        Some(Err(error)) => Err(error),
+        None => Err(ApiError::service_unavailable("The shard is being resharded; retry.")),
     }
-    Err(ApiError::service_unavailable("The shard is being resharded; retry."))
 }
 
 async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
@@ -413,25 +388,73 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
         new_records
             .push(NewRecord { partition_key: Bytes::from(entry.partition_key), data: entry.data });
     }
-    let mut results: Vec<Option<out::PutRecordsResultEntry>> = vec![None; new_records.len()];
+    let results = append_routed(core, &stream_ref, &hash_keys, &new_records).await?;
+    let records: Vec<out::PutRecordsResultEntry> = results
+        .into_iter()
+        .map(|result| match result {
+            Some(Ok(appended)) => {
+                out::PutRecordsResultEntry::ok(appended.shard_id, appended.sequence_number)
+            }
+            // The entries say only "Internal Service Failure", as Kinesis does.
+            Some(Err(error)) if error.status() >= 500 => out::PutRecordsResultEntry::failed(
+                &ApiError::new(spate_proto::ErrorKind::InternalFailure, error.message),
+            ),
+            Some(Err(error)) => out::PutRecordsResultEntry::failed(&error),
+            None => out::PutRecordsResultEntry::failed(&ApiError::internal(
+                "The shard is being resharded; retry.",
+            )),
+        })
+        .collect();
+    let failed = records.iter().filter(|r| r.error_code.is_some()).count() as i32;
+    Ok(spate_proto::to_json(&out::PutRecordsOutput {
+        failed_record_count: Some(failed),
+        records,
+        encryption_type: None,
+    }))
+}
+
+/// Where a record was appended.
+struct Appended {
+    shard_id: String,
+    sequence_number: String,
+}
+
+/// Appends `records` (routed by their `hash_keys`) on their shards' owning cores, for PutRecord
+/// and PutRecords alike; answers one result per record, in request order. A record gets an
+/// error if its shard refused it (write quota, disk full, ...), and `None` if a reshard kept
+/// closing its shard for all [`REROUTE_ATTEMPTS`]. Errors for the whole request (unknown or
+/// inactive stream) come back as `Err`.
+///
+/// Records are grouped by shard (request order kept within each group), every group is sent
+/// before any reply is awaited (the owning cores work in parallel), and records that hit a
+/// shard a reshard closed between lookup and append are routed again once this core has the
+/// catalog that names the children.
+async fn append_routed(
+    core: &Rc<Core>,
+    stream_ref: &StreamRef,
+    hash_keys: &[u128],
+    records: &[NewRecord],
+) -> Result<Vec<Option<Result<Appended, ApiError>>>, ApiError> {
+    let mut slots: Vec<Option<Result<Appended, ApiError>>> =
+        std::iter::repeat_with(|| None).take(records.len()).collect();
     let account = core.config().account_id.clone();
     let mut routed_version = 0;
     for attempt in 0..REROUTE_ATTEMPTS {
-        // Done: every entry has its result. (Checked before the pause, which would otherwise
+        // Done: every record has its result. (Checked before the pause, which would otherwise
         // add a millisecond to every PutRecords.)
-        if results.iter().all(Option::is_some) {
+        if slots.iter().all(Option::is_some) {
             break;
         }
         reroute_pause(core, attempt, routed_version).await;
         routed_version = core.catalog().version;
-        let handle = stream_handle(core, &stream_ref)?;
+        let handle = stream_handle(core, stream_ref)?;
         let stream = handle.meta();
         require_active(core, stream)?;
-        // Group the still-pending entries by shard, keeping request order within each group.
+        // Group the still-pending records by shard, keeping request order within each group.
         let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
         let mut group_of: HashMap<u32, usize> = HashMap::new();
         for (i, key) in hash_keys.iter().enumerate() {
-            if results[i].is_some() {
+            if slots[i].is_some() {
                 continue;
             }
             let routed = route(stream, *key, core.cores)
@@ -448,14 +471,14 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
         // Send every group first, then collect: the owning cores work in parallel.
         let mut waiting = Vec::with_capacity(groups.len());
         for (routed, indexes) in &groups {
-            let records: Vec<NewRecord> = indexes.iter().map(|&i| new_records[i].clone()).collect();
+            let batch: Vec<NewRecord> = indexes.iter().map(|&i| records[i].clone()).collect();
             let (reply, rx) = oneshot::channel();
             core.send(
                 routed.core,
                 Msg::Append {
                     incarnation: routed.incarnation,
                     shard: routed.shard,
-                    records,
+                    records: batch,
                     reply,
                 },
             )
@@ -468,21 +491,23 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
                 Ok(Ok(outcome)) => {
                     let mut next = outcome.result.map(|r| r.first_offset);
                     for (k, &i) in indexes.iter().enumerate() {
-                        results[i] = Some(if outcome.accepted[k] {
+                        slots[i] = Some(if outcome.accepted[k] {
                             let offset = next.expect("accepted records were appended");
                             next = Some(offset + 1);
-                            out::PutRecordsResultEntry::ok(
-                                shard_id.clone(),
-                                sequence_string(routed.incarnation, routed.shard, offset),
-                            )
-                        } else {
-                            out::PutRecordsResultEntry::failed(
-                                &ApiError::write_throughput_exceeded(
-                                    &shard_id,
-                                    &stream.name,
-                                    &account,
+                            Ok(Appended {
+                                shard_id: shard_id.clone(),
+                                sequence_number: sequence_string(
+                                    routed.incarnation,
+                                    routed.shard,
+                                    offset,
                                 ),
-                            )
+                            })
+                        } else {
+                            Err(ApiError::write_throughput_exceeded(
+                                &shard_id,
+                                &stream.name,
+                                &account,
+                            ))
                         });
                     }
                 }
@@ -490,43 +515,22 @@ async fn put_records(core: &Rc<Core>, r: PutRecordsInput) -> ApiResult {
                 | Ok(Err(ShardError::Missing)) => {} // re-routed on the next attempt
                 Ok(Err(e)) => {
                     let error = shard_error(core, e, &stream.name, &shard_id);
-                    let error = if error.status() >= 500 {
-                        // The entries say only "Internal Service Failure", as Kinesis does.
-                        tracing::warn!(shard = %shard_id, cause = %error.message, "PutRecords entries failed");
-                        ApiError::new(spate_proto::ErrorKind::InternalFailure, error.message)
-                    } else {
-                        error
-                    };
+                    if error.status() >= 500 {
+                        tracing::warn!(shard = %shard_id, cause = %error.message, "appends failed");
+                    }
                     for &i in indexes {
-                        results[i] = Some(out::PutRecordsResultEntry::failed(&error));
+                        slots[i] = Some(Err(error.clone()));
                     }
                 }
                 Err(_) => {
                     for &i in indexes {
-                        results[i] = Some(out::PutRecordsResultEntry::failed(&ApiError::internal(
-                            "shard owner unavailable",
-                        )));
+                        slots[i] = Some(Err(ApiError::internal("shard owner unavailable")));
                     }
                 }
             }
         }
     }
-    let records: Vec<out::PutRecordsResultEntry> = results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                out::PutRecordsResultEntry::failed(&ApiError::internal(
-                    "The shard is being resharded; retry.",
-                ))
-            })
-        })
-        .collect();
-    let failed = records.iter().filter(|r| r.error_code.is_some()).count() as i32;
-    Ok(spate_proto::to_json(&out::PutRecordsOutput {
-        failed_record_count: Some(failed),
-        records,
-        encryption_type: None,
-    }))
+    Ok(slots)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,7 +599,7 @@ async fn get_shard_iterator(core: &Rc<Core>, r: GetShardIteratorInput) -> ApiRes
     let stream_name = stream.name.as_str();
     let query = |q: PositionQuery| {
         let (incarnation, index, owner) =
-            (stream.incarnation, shard.index, shard.core % core.cores);
+            (stream.incarnation, shard.index, placement::owner(shard, core.cores));
         async move {
             core.call(owner, |reply| Msg::Position {
                 incarnation,
@@ -710,7 +714,7 @@ async fn get_records(core: &Rc<Core>, r: GetRecordsInput) -> ApiResult {
     let limit = r.limit.map_or(spate_proto::limits::GET_RECORDS_COUNT_MAX, |l| l as usize);
     let (incarnation, index, offset) = (token.incarnation, token.shard_index, token.offset);
     let reply = core
-        .call(shard.core % core.cores, |reply| Msg::Read {
+        .call(placement::owner(shard, core.cores), |reply| Msg::Read {
             incarnation,
             shard: index,
             offset,

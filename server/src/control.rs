@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use engine::{GlommioStorage, Storage};
 use spate_proto::limits::{LIST_STREAM_CONSUMERS_PAGE_MAX, TAGS_PER_STREAM_MAX};
 use spate_proto::requests::{
@@ -19,14 +18,15 @@ use spate_proto::requests::{
 };
 use spate_proto::responses as out;
 use spate_proto::types::{ConsumerStatus, Timestamp};
-use spate_proto::{ApiError, Request, StreamRef, parse_request};
+use spate_proto::{ApiError, Request, StreamRef};
 
 use crate::api::{ApiResult, StreamHandle, stream_handle};
 use crate::catalog::{
     self, CATALOG_FILE, Catalog, ConsumerMeta, ShardMeta, StreamMeta, StreamMode, StreamStatus,
 };
 use crate::core::{Core, Msg};
-use crate::hash;
+use crate::placement::least_loaded_core;
+use crate::{hash, placement};
 
 /// Shards of a new ON_DEMAND stream, as on AWS.
 pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
@@ -206,22 +206,15 @@ async fn persist(core: &Core, catalog: &Catalog) -> Result<(), ApiError> {
     .map_err(|e| ApiError::internal(format!("persisting the catalog: {e}")))
 }
 
-/// Runs one catalog-changing operation on the controller.
-pub async fn execute(core: &Rc<Core>, operation: &str, body: Bytes) -> (u16, Vec<u8>) {
+/// Runs one catalog-changing operation on the controller (parsed once, on the receiving core).
+pub async fn execute(core: &Rc<Core>, request: Request) -> ApiResult {
     let controller = core.controller.as_ref().expect("controller core");
+    let operation = request.operation().name();
     if !controller.limits.admit(operation, core.clock.monotonic_ns()) {
-        let e = crate::api::rate_exceeded(core, operation);
-        return (e.status(), e.to_json());
+        return Err(crate::api::rate_exceeded(core, operation));
     }
     let _permit = controller.lock.acquire_permit(1).await;
-    let result = match parse_request(operation, &body) {
-        Err(e) => Err(e),
-        Ok(request) => run(core, controller, request).await,
-    };
-    match result {
-        Ok(body) => (200, body),
-        Err(e) => (e.status(), e.to_json()),
-    }
+    run(core, controller, request).await
 }
 
 async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiResult {
@@ -306,20 +299,6 @@ pub fn master_stream(
         .ok_or_else(|| ApiError::stream_not_found(stream.name(), &config.account_id))
 }
 
-/// The core with the fewest open shards (ties: lowest id), counting `extra` placements.
-pub fn least_loaded_core(catalog: &Catalog, cores: usize, extra: &[usize]) -> usize {
-    let mut load = vec![0usize; cores];
-    for stream in catalog.streams.values() {
-        for shard in stream.open_shards() {
-            load[shard.core % cores] += 1;
-        }
-    }
-    for &c in extra {
-        load[c] += 1;
-    }
-    (0..cores).min_by_key(|&c| (load[c], c)).unwrap_or(0)
-}
-
 /// Opens the given shards' logs on their owning cores.
 pub async fn open_shards(
     core: &Rc<Core>,
@@ -328,7 +307,7 @@ pub async fn open_shards(
 ) -> Result<(), ApiError> {
     let mut by_core: BTreeMap<usize, Vec<(u64, u32)>> = BTreeMap::new();
     for s in shards {
-        by_core.entry(s.core % core.cores).or_default().push((incarnation, s.index));
+        by_core.entry(placement::owner(s, core.cores)).or_default().push((incarnation, s.index));
     }
     for (owner, list) in by_core {
         let result = core
@@ -475,7 +454,7 @@ pub async fn reclaim_shards(core: &Rc<Core>, incarnation: u64, shards: &[u32]) {
         let keep = !shards.contains(&shard.index)
             || !crate::core::reclaimable(shard, shard.closed_ms, retention_ms, now);
         if !keep {
-            removed.push((shard.index, shard.core % core.cores));
+            removed.push((shard.index, placement::owner(shard, core.cores)));
         }
         keep
     });

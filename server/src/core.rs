@@ -28,6 +28,7 @@ use crate::http::ShutdownSignal;
 use crate::iterator::IteratorKeys;
 use crate::mesh::{Mesh, Senders};
 use crate::metrics::{CoreMetrics, MetricsSnapshot};
+use crate::placement;
 use crate::quota::ShardQuotas;
 
 /// Messages between cores. Every request carries its reply channel.
@@ -70,10 +71,10 @@ pub enum Msg {
         catalog: Arc<Catalog>,
         reply: oneshot::Sender<()>,
     },
+    /// A catalog-changing operation, parsed once on the receiving core, for the controller.
     Control {
-        operation: String,
-        body: bytes::Bytes,
-        reply: oneshot::Sender<(u16, Vec<u8>)>,
+        request: Box<spate_proto::Request>,
+        reply: oneshot::Sender<Result<Vec<u8>, spate_proto::ApiError>>,
     },
     Metrics {
         reply: oneshot::Sender<MetricsSnapshot>,
@@ -393,10 +394,12 @@ impl Core {
                 self.install_catalog(catalog);
                 let _ = reply.send(());
             }
-            Msg::Control { operation, body, reply } => {
+            Msg::Control { request, reply } => {
                 let answer = match &self.controller {
-                    Some(_) => crate::control::execute(&self, &operation, body).await,
-                    None => (500, proto_internal("control request reached a non-controller core")),
+                    Some(_) => crate::control::execute(&self, *request).await,
+                    None => Err(spate_proto::ApiError::internal(
+                        "control request reached a non-controller core",
+                    )),
                 };
                 let _ = reply.send(answer);
             }
@@ -566,10 +569,6 @@ impl Core {
     }
 }
 
-fn proto_internal(message: &str) -> Vec<u8> {
-    spate_proto::ApiError::internal(message).to_json()
-}
-
 /// Runs one core until shutdown: joins the mesh, opens its shards, serves HTTP.
 pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<(), String> {
     let (id, senders, receivers) = match mesh {
@@ -634,9 +633,10 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
         .streams
         .values()
         .filter(|s| s.status != StreamStatus::Deleting)
-        .flat_map(|s| s.shards.iter().map(move |shard| (s.incarnation, shard.index, shard.core)))
-        .filter(|&(_, _, owner)| owner % cores == id)
-        .map(|(incarnation, index, _)| {
+        .flat_map(|s| s.shards.iter().map(move |shard| (s.incarnation, shard)))
+        .filter(|&(_, shard)| placement::owner(shard, cores) == id)
+        .map(|(incarnation, shard)| {
+            let index = shard.index;
             let core = core.clone();
             glommio::spawn_local(async move { core.open_shard(incarnation, index).await })
         })
@@ -649,7 +649,7 @@ pub async fn run(shared: Arc<Shared>, mesh: Option<Arc<Mesh<Msg>>>) -> Result<()
             continue;
         }
         for shard in &stream.shards {
-            if shard.core % cores == id {
+            if placement::owner(shard, cores) == id {
                 let Some(owned) = core.owned(stream.incarnation, shard.index) else { continue };
                 match (shard.ending_offset, owned.log.sealed()) {
                     // Closed in the catalog: the log was sealed before the commit; idempotent.

@@ -22,16 +22,14 @@ use engine::SequenceNumber;
 use engine::notify::Notify;
 use engine::quota::TokenBucket;
 use futures_channel::{mpsc, oneshot};
-use hyper::Response;
 use spate_proto::eventstream;
 use spate_proto::requests::{ConsumerRef, SubscribeToShardInput};
 use spate_proto::responses as out;
-use spate_proto::{ApiError, IteratorPosition, Request};
+use spate_proto::{ApiError, IteratorPosition};
 
-use crate::api::{child_shards, json, wire_record};
+use crate::api::{child_shards, wire_record};
 use crate::catalog;
 use crate::core::{Core, Msg, OwnedShard};
-use crate::http::Body;
 
 /// A second subscription (same consumer, same shard) within this window is refused.
 pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
@@ -97,31 +95,12 @@ pub struct SubscribeRequest {
     pub reply: oneshot::Sender<Result<(), ApiError>>,
 }
 
-/// Handles a SubscribeToShard HTTP request on the receiving core.
-pub async fn subscribe(core: Rc<Core>, body: Bytes, request_id: String) -> Response<Body> {
-    let started = std::time::Instant::now();
-    let result = start(&core, body).await;
-    let outcome = match &result {
-        Ok(_) => "ok".to_string(),
-        Err(e) => e.type_name().to_string(),
-    };
-    core.metrics.request("SubscribeToShard", &outcome, started.elapsed().as_secs_f64());
-    match result {
-        Ok(events) => Response::builder()
-            .status(200)
-            .header("content-type", eventstream::CONTENT_TYPE)
-            .header("x-amzn-RequestId", &request_id)
-            .body(crate::http::stream_body_until(events, &core.shutdown))
-            .expect("valid response"),
-        Err(error) => json(error.status(), error.to_json(), &request_id),
-    }
-}
-
-async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, ApiError> {
-    let Request::SubscribeToShard(r) = spate_proto::parse_request("SubscribeToShard", &body)?
-    else {
-        return Err(ApiError::internal("parsed another operation"));
-    };
+/// On the receiving core: checks the consumer and shard in this core's catalog snapshot, asks
+/// the owning core to start the subscription, and returns the events to stream to the client.
+pub async fn start(
+    core: &Rc<Core>,
+    r: SubscribeToShardInput,
+) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let SubscribeToShardInput { consumer_arn: _, shard_id, starting_position } = &r;
     let consumer = r.consumer()?;
     let position = starting_position.position()?;
@@ -146,7 +125,7 @@ async fn start(core: &Rc<Core>, body: Bytes) -> Result<mpsc::Receiver<Bytes>, Ap
         events,
         reply,
     };
-    core.send(shard.core % core.cores, Msg::Subscribe(Box::new(request))).await;
+    core.send(crate::placement::owner(shard, core.cores), Msg::Subscribe(Box::new(request))).await;
     answer.await.map_err(|_| ApiError::internal("shard owner unavailable"))??;
     Ok(receiver)
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod iterator;
 pub mod mesh;
 pub mod metrics;
+pub mod placement;
 pub mod quota;
 pub mod reshard;
 pub mod systemd;

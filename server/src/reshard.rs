@@ -23,9 +23,10 @@ use spate_proto::responses as out;
 
 use crate::api::ApiResult;
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
-use crate::control::{Controller, least_loaded_core, master_stream, open_shards};
+use crate::control::{Controller, master_stream, open_shards};
 use crate::core::{Core, Msg};
 use crate::hash;
+use crate::placement::{self, least_loaded_core};
 
 /// A reshard: which open shards close, and the new shards (children, and any intermediate
 /// shards, which are created closed and empty to keep each shard's parents at most two).
@@ -206,7 +207,7 @@ pub async fn execute_plan(
         // restart.
         for &index in &plan.close {
             let shard = stream.shard(index).expect("present");
-            let owner = shard.core % core.cores;
+            let owner = placement::owner(shard, core.cores);
             let incarnation = stream.incarnation;
             let unsealed =
                 core.call(owner, |reply| Msg::Unseal { incarnation, shard: index, reply }).await;
@@ -225,10 +226,14 @@ pub async fn execute_plan(
 
 async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u64, ApiError> {
     let index = shard.index;
-    core.call(shard.core % core.cores, |reply| Msg::Seal { incarnation, shard: index, reply })
-        .await
-        .unwrap_or_else(|| Err("core unavailable".into()))
-        .map_err(|e| ApiError::internal(format!("sealing {}: {e}", catalog::shard_id(index))))
+    core.call(placement::owner(shard, core.cores), |reply| Msg::Seal {
+        incarnation,
+        shard: index,
+        reply,
+    })
+    .await
+    .unwrap_or_else(|| Err("core unavailable".into()))
+    .map_err(|e| ApiError::internal(format!("sealing {}: {e}", catalog::shard_id(index))))
 }
 
 /// ValidationException for a client's SplitShard, MergeShards or UpdateShardCount on an
