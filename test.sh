@@ -8,6 +8,8 @@
 #   3. promtool check metrics      (the /metrics output of that spated)
 #   4. the README as written       (tests/readme.sh: spated with no flags from a fresh directory,
 #                                   then the README's AWS CLI quick start)
+#   5. reliability on the real      (tests/reliability/: a full ext4 image under load; power cuts
+#      daemon, as root              through a FUSE file system that forgets unsynced writes)
 # Installs what it needs when it is missing, before anything runs: the client packages
 # (tests/clients/install.sh, no root) and promtool (Debian package prometheus, as root or with
 # sudo).
@@ -23,6 +25,9 @@ if ! command -v promtool >/dev/null; then
 fi
 command -v promtool >/dev/null || { echo "promtool is still missing" >&2; exit 1; }
 [ -d tests/clients/.venv ] || [ -d tests/clients/.pydeps ] || bash tests/clients/install.sh
+# The reliability tests mount file systems: root, or sudo.
+ROOT=""; [ "$(id -u)" = 0 ] || ROOT="sudo -E"
+$ROOT bash tests/reliability/install.sh
 
 echo "== cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
@@ -68,4 +73,8 @@ trap 'rm -rf "$data_dir"' EXIT
 
 echo "== the README as written"
 bash tests/readme.sh "${CARGO_TARGET_DIR:-target}/debug/spated"
+
+echo "== reliability: a full disk, and power cuts (CUTS=${CUTS:-3}; a long run: CUTS=50)"
+$ROOT bash tests/reliability/full_disk.sh "${CARGO_TARGET_DIR:-target}/debug/spated"
+CUTS="${CUTS:-3}" $ROOT bash tests/reliability/power_cut.sh "${CARGO_TARGET_DIR:-target}/debug/spated"
 echo "ALL TESTS PASSED"

@@ -490,8 +490,21 @@ async fn append_routed(
             match rx.await {
                 Ok(Ok(outcome)) => {
                     let mut next = outcome.result.map(|r| r.first_offset);
+                    let mut landed = outcome.result.map_or(0, |r| r.count);
+                    // Accepted records past those that landed failed with `outcome.failed`.
+                    let failed = outcome.failed.map(|e| {
+                        let error =
+                            shard_error(core, ShardError::Engine(e), &stream.name, &shard_id);
+                        tracing::warn!(shard = %shard_id, cause = %error.message, "appends failed");
+                        error
+                    });
                     for (k, &i) in indexes.iter().enumerate() {
-                        slots[i] = Some(if outcome.accepted[k] {
+                        slots[i] = Some(if outcome.accepted[k] && landed == 0 {
+                            Err(failed.clone().unwrap_or_else(|| {
+                                ApiError::internal("an accepted record was not appended")
+                            }))
+                        } else if outcome.accepted[k] {
+                            landed -= 1;
                             let offset = next.expect("accepted records were appended");
                             next = Some(offset + 1);
                             Ok(Appended {

@@ -124,7 +124,11 @@ pub enum ShardError {
 /// order within the shard, which records were throttled.
 #[derive(Debug)]
 pub struct AppendOutcome {
+    /// The accepted records that were appended: all of them, or, when `failed` is set, the
+    /// first `result.count` (a batch split over two writes whose second write failed).
     pub result: Option<AppendResult>,
+    /// Why the accepted records after the first `result.count` were not appended.
+    pub failed: Option<engine::Error>,
     /// `accepted[i]` is false for a record rejected by the write quota.
     pub accepted: Vec<bool>,
 }
@@ -487,10 +491,20 @@ impl Core {
             records.into_iter().zip(accepted.iter()).filter_map(|(r, a)| a.then_some(r)).collect();
         let bytes: u64 = batch.iter().map(|r| (r.data.len() + r.partition_key.len()) as u64).sum();
         let count = batch.len() as u64;
-        let result = if batch.is_empty() {
-            None
+        let (result, failed) = if batch.is_empty() {
+            (None, None)
         } else {
-            Some(owned.log.append(&batch).await.map_err(ShardError::Engine)?)
+            match owned.log.append(&batch).await {
+                Ok(result) => (Some(result), None),
+                // The first records landed (durable, visible): they get their sequence numbers.
+                Err(engine::Error::PartiallyAppended {
+                    first_offset,
+                    count,
+                    arrival_ms,
+                    cause,
+                }) => (Some(AppendResult { first_offset, count, arrival_ms }), Some(*cause)),
+                Err(e) => return Err(ShardError::Engine(e)),
+            }
         };
         self.metrics.shard(&owned.stream, &owned.shard_id, |c| {
             c.incoming_bytes += bytes;
@@ -498,7 +512,7 @@ impl Core {
             c.write_throttled += throttled;
             c.write_utilization = owned.quotas.write_utilization(now);
         });
-        Ok(AppendOutcome { result, accepted })
+        Ok(AppendOutcome { result, failed, accepted })
     }
 
     fn read_local(

@@ -1,7 +1,8 @@
 //! Fault injection for tests: `SPATE_FAILPOINT=<name>` makes the process abort (as `kill -9`
 //! would stop it) when it reaches the named point; `SPATE_FAILPOINT=error-once:<name>` makes
 //! the named step fail (as an I/O error would) the first time it runs, and
-//! `SPATE_FAILPOINT=error:<name>` every time. Unset, a failpoint is one cached load.
+//! `SPATE_FAILPOINT=error:<name>` every time, and `slow-error-once:<name>` once after hanging
+//! for a while. Unset, a failpoint is one cached load.
 
 use std::sync::OnceLock;
 
@@ -13,6 +14,19 @@ pub fn fails_once(name: &str) -> bool {
     static FIRED: AtomicBool = AtomicBool::new(false);
     let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
     armed.as_deref().and_then(|a| a.strip_prefix("error-once:")) == Some(name)
+        && !FIRED.swap(true, Ordering::Relaxed)
+}
+
+/// How long a `slow-error-once:<name>` step hangs before it fails.
+pub const SLOW_FAILURE: std::time::Duration = std::time::Duration::from_secs(7);
+
+/// True, once, if `SPATE_FAILPOINT` is `slow-error-once:<name>`: the caller hangs for
+/// [`SLOW_FAILURE`], then fails this step.
+pub fn fails_slowly_once(name: &str) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
+    armed.as_deref().and_then(|a| a.strip_prefix("slow-error-once:")) == Some(name)
         && !FIRED.swap(true, Ordering::Relaxed)
 }
 

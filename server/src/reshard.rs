@@ -192,6 +192,10 @@ pub async fn execute_plan(
             // 4. The commit point.
             let committed = if crate::failpoint::fails_once("reshard-commit") {
                 Err(ApiError::internal("injected failure: reshard-commit"))
+            } else if crate::failpoint::fails_slowly_once("reshard-commit") {
+                // A commit that hangs (a slow disk) before it fails, with the parents sealed.
+                glommio::timer::sleep(crate::failpoint::SLOW_FAILURE).await;
+                Err(ApiError::internal("injected slow failure: reshard-commit"))
             } else {
                 controller.commit(core, catalog).await
             };

@@ -148,6 +148,11 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts `spated --cores 2` plus `args` (which may override `--cores`).
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// [`Server::start`] with environment variables (test hooks such as `SPATE_FAILPOINT`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let id = NEXT_ID.fetch_add(1, AtomicOrdering::Relaxed);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let root =
@@ -161,7 +166,7 @@ impl Server {
             data_dir,
             port: 0,
             args: args.iter().map(|a| a.to_string()).collect(),
-            env: Vec::new(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         let mut last_error = String::new();
         for _attempt in 0..5 {

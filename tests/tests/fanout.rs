@@ -864,3 +864,56 @@ async fn subscription_follows_child_shards_across_a_split() {
     }
     let _ = before;
 }
+
+/// A reshard whose commit hangs for 7 s and then fails (`SPATE_FAILPOINT=slow-error-once:
+/// reshard-commit`) leaves the parent sealed all that time, then reopens it. A subscription to
+/// the parent must not announce the shard's end while the seal is not committed: the parent takes
+/// writes again after the failure, and the same subscription delivers them. (The pusher used to
+/// wait 5 s for the commit and then end the shard, with no children, so the consumer never saw
+/// the later records.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_whose_reshard_fails_is_not_ended_for_its_subscribers() {
+    let server =
+        Server::start_with_env(&[], &[("SPATE_FAILPOINT", "slow-error-once:reshard-commit")]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "patient").await;
+    wait_consumer_active(&client, &consumer).await;
+    let mut parent = subscribe_latest(&client, &consumer).await.expect("subscribe");
+    let before = put_numbered(&client, "s", "before", 3).await;
+    assert_eq!(receive(&mut parent, 3).await, expected("before", &before));
+    // No retries: the SDK would otherwise retry the failed split, which then succeeds.
+    let splitter =
+        server.client_with_retries(aws_sdk_kinesis::config::retry::RetryConfig::disabled());
+    let split = tokio::spawn(async move {
+        splitter
+            .split_shard()
+            .stream_name("s")
+            .shard_to_split(SHARD)
+            .new_starting_hash_key("170141183460469231731687303715884105728")
+            .send()
+            .await
+    });
+    // While the split hangs (7 s, longer than the pusher's old 5 s wait), the parent's
+    // subscription stays open and announces no end.
+    let started = Instant::now();
+    while !split.is_finished() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the split never answered");
+        match tokio::time::timeout(Duration::from_millis(200), parent.event_stream.recv()).await {
+            Err(_) => {}
+            Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)))) => {
+                assert!(e.records().is_empty(), "no records were put: {e:?}");
+                assert!(e.child_shards().is_empty(), "the parent was ended: {e:?}");
+                assert!(!e.continuation_sequence_number().is_empty(), "{e:?}");
+            }
+            Ok(Ok(Some(_))) => {}
+            Ok(other) => panic!("the parent's subscription ended during the split: {other:?}"),
+        }
+    }
+    let failed = split.await.unwrap().expect_err("the injected slow failure");
+    assert_eq!(failed.raw_response().map(|r| r.status().as_u16()), Some(500), "{failed:?}");
+    assert!(started.elapsed() >= Duration::from_secs(6), "the failpoint did not hang");
+    // The parent is open again: its next records reach the same subscription.
+    let after = put_numbered(&client, "s", "after", 3).await;
+    assert_eq!(receive(&mut parent, 3).await, expected("after", &after));
+}
