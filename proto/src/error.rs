@@ -146,6 +146,9 @@ impl ApiError {
 
     /// The JSON 1.1 error body: `{"__type":"...","message":"..."}` (no `message` member when
     /// the message is empty).
+    ///
+    /// AWS's JSON front end names the member `Message` (capital M) for a
+    /// `SerializationException`, and `message` for every other type; the SDKs read both.
     pub fn to_json(&self) -> Vec<u8> {
         #[derive(serde::Serialize)]
         struct Body<'a> {
@@ -153,8 +156,19 @@ impl ApiError {
             #[serde(skip_serializing_if = "str::is_empty")]
             message: &'a str,
         }
-        serde_json::to_vec(&Body { __type: self.type_name(), message: &self.message })
-            .unwrap_or_else(|_| format!("{{\"__type\":\"{}\"}}", self.type_name()).into_bytes())
+        #[derive(serde::Serialize)]
+        struct SerializationBody<'a> {
+            __type: &'a str,
+            #[serde(rename = "Message", skip_serializing_if = "str::is_empty")]
+            message: &'a str,
+        }
+        let (kind, message) = (self.type_name(), self.message.as_str());
+        let body = if self.kind == ErrorKind::SerializationException {
+            serde_json::to_vec(&SerializationBody { __type: kind, message })
+        } else {
+            serde_json::to_vec(&Body { __type: kind, message })
+        };
+        body.unwrap_or_else(|_| format!("{{\"__type\":\"{kind}\"}}").into_bytes())
     }
 
     /// The payload of an event-stream exception message: `{"message":"..."}`.
@@ -596,6 +610,15 @@ mod tests {
         assert_eq!(
             String::from_utf8(ApiError::unknown_operation().to_json()).unwrap(),
             r#"{"__type":"UnknownOperationException"}"#
+        );
+        // AWS writes a SerializationException's message as `Message`.
+        let e = ApiError::new(
+            ErrorKind::SerializationException,
+            "Start of list found where not expected",
+        );
+        assert_eq!(
+            String::from_utf8(e.to_json()).unwrap(),
+            r#"{"__type":"SerializationException","Message":"Start of list found where not expected"}"#
         );
         let e = ApiError::validation("quote \" and \\ and \n");
         assert_eq!(

@@ -1003,7 +1003,8 @@ fn raw_http_protocol_errors_and_request_ids() {
     let refused = raw_request(addr, "POST", "/", &cbor, &[0xa0]).unwrap();
     assert_eq!(refused.status, 400);
     assert_eq!(refused.json()["__type"], "SerializationException");
-    assert!(refused.json()["message"].as_str().unwrap().contains("AWS_CBOR_DISABLE"));
+    // AWS names a SerializationException's message member `Message`.
+    assert!(refused.json()["Message"].as_str().unwrap().contains("AWS_CBOR_DISABLE"));
     check_id(&refused);
 
     let ok = raw_request(addr, "POST", "/", &headers, b"{}").unwrap();
