@@ -917,3 +917,43 @@ async fn a_parent_whose_reshard_fails_is_not_ended_for_its_subscribers() {
     let after = put_numbered(&client, "s", "after", 3).await;
     assert_eq!(receive(&mut parent, 3).await, expected("after", &after));
 }
+
+/// SubscribeToShard from a sequence number past the shard's tip is InvalidArgumentException, as
+/// in GetShardIterator: a subscription from there would silently skip every record written up
+/// to it. AFTER the last record (the tip itself) is fine and delivers the next record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_past_the_shards_tip_is_refused() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    create_stream(&client, "s", 1).await;
+    let consumer = register(&client, "s", "eager").await;
+    wait_consumer_active(&client, &consumer).await;
+    let seqs = put_numbered(&client, "s", "r", 3).await;
+    let last = seqs.last().unwrap();
+    let last_offset: u64 = last[36..].parse().unwrap();
+    let at_offset = |offset: u64| format!("{}{offset:020}", &last[..36]);
+    for (kind, offset) in [
+        (ShardIteratorType::AtSequenceNumber, last_offset + 2),
+        (ShardIteratorType::AfterSequenceNumber, last_offset + 1),
+        (ShardIteratorType::AtSequenceNumber, last_offset + 1000),
+    ] {
+        let position = StartingPosition::builder()
+            .r#type(kind.clone())
+            .sequence_number(at_offset(offset))
+            .build()
+            .unwrap();
+        let refused = client
+            .subscribe_to_shard()
+            .consumer_arn(&consumer)
+            .shard_id(SHARD)
+            .starting_position(position)
+            .send()
+            .await;
+        assert_eq!(error_code(refused), "InvalidArgumentException", "{kind:?} {offset}");
+        // A refused subscription leaves no live one behind; let the resubscribe window pass.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let mut tip = subscribe_after(&client, &consumer, last).await.expect("AFTER the last record");
+    let next = put_numbered(&client, "s", "next", 1).await;
+    assert_eq!(receive(&mut tip, 1).await, expected("next", &next));
+}
