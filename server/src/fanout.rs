@@ -7,6 +7,15 @@
 //! receiving core's HTTP response body drains that channel, so a slow subscriber is paced by
 //! HTTP/2 flow control or TCP backpressure all the way back to the pusher, never by buffering.
 //!
+//! Cross-core path: the events go from the owner core's pusher to the HTTP connection's core
+//! on a bounded `futures_channel::mpsc` channel per subscription, not through the channel mesh
+//! (`mesh.rs`). Each subscription is a long-lived, backpressured byte stream with a single
+//! producer and consumer: multiplexing it over the mesh's shared per-core-pair queue would let
+//! one slow subscriber's events block every message between those two cores. The channel is
+//! created on the receiving core and its sending end travels to the owner inside
+//! `msg::FanoutMsg::Subscribe`; `futures_channel` senders and receivers are `Send` and wake
+//! across threads. This is the only cross-core path besides the mesh (and the oneshot replies).
+//!
 //! Rules, as on AWS: the first event is `initial-response`; a subscription lasts 5 minutes; a
 //! second subscription by the same consumer to the same shard within 5 seconds gets
 //! ResourceInUseException; each consumer gets its own 2 MiB/s per shard; at the end of a
@@ -27,9 +36,10 @@ use spate_proto::requests::{ConsumerRef, SubscribeToShardInput};
 use spate_proto::responses as out;
 use spate_proto::{ApiError, IteratorPosition};
 
-use crate::api::{child_shards, wire_record};
 use crate::catalog;
-use crate::core::{Core, Msg, OwnedShard};
+use crate::core::{Core, OwnedShard};
+use crate::msg::{FanoutMsg, Msg, SubscribeRequest};
+use crate::wire::{child_shards, wire_record};
 
 /// A second subscription (same consumer, same shard) within this window is refused.
 pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
@@ -84,17 +94,6 @@ impl Subscriptions {
     }
 }
 
-/// What the receiving core sends the owner to start a subscription.
-pub struct SubscribeRequest {
-    pub incarnation: u64,
-    pub shard: u32,
-    pub stream_name: String,
-    pub consumer_name: String,
-    pub position: IteratorPosition,
-    pub events: mpsc::Sender<Bytes>,
-    pub reply: oneshot::Sender<Result<(), ApiError>>,
-}
-
 /// On the receiving core: checks the consumer and shard in this core's catalog snapshot, asks
 /// the owning core to start the subscription, and returns the events to stream to the client.
 pub async fn start(
@@ -105,7 +104,7 @@ pub async fn start(
     let consumer = r.consumer()?;
     let position = starting_position.position()?;
     let (handle, consumer_meta) =
-        crate::control::resolve_consumer(core, &ConsumerRef::Arn(consumer))?;
+        crate::lookup::resolve_consumer(core, &ConsumerRef::Arn(consumer))?;
     let stream = handle.meta();
     let account = &core.config().account_id;
     // A closed shard past retention is gone, as in ListShards, even before it is reclaimed.
@@ -125,13 +124,21 @@ pub async fn start(
         events,
         reply,
     };
-    core.send(crate::placement::owner(shard, core.cores), Msg::Subscribe(Box::new(request))).await;
+    core.send(
+        crate::placement::owner(shard, core.cores()),
+        Msg::Fanout(FanoutMsg::Subscribe(Box::new(request))),
+    )
+    .await;
     answer.await.map_err(|_| ApiError::internal("shard owner unavailable"))??;
     Ok(receiver)
 }
 
 /// On the owning core: registers the subscription and spawns its pusher.
-pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
+pub async fn start_on_owner(
+    core: &Rc<Core>,
+    subscriptions: &Rc<Subscriptions>,
+    request: SubscribeRequest,
+) {
     let SubscribeRequest {
         incarnation,
         shard,
@@ -150,8 +157,8 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
     let now = core.now_ms();
     let key: Key = (incarnation, shard, consumer_name.clone());
     {
-        let mut live = core.subscriptions.live.borrow_mut();
-        let mut last = core.subscriptions.last_start_ms.borrow_mut();
+        let mut live = subscriptions.live.borrow_mut();
+        let mut last = subscriptions.last_start_ms.borrow_mut();
         let active = live.get(&key).is_some_and(|l| l.cancelled.get().is_none());
         if !active
             && core.config().quotas_enabled
@@ -183,7 +190,7 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
         live.insert(key.clone(), Live { started_ms: now, cancelled, wake });
     }
     let (cancelled, wake) = {
-        let live = core.subscriptions.live.borrow();
+        let live = subscriptions.live.borrow();
         let l = &live[&key];
         (l.cancelled.clone(), l.wake.clone())
     };
@@ -191,7 +198,7 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
         IteratorPosition::TrimHorizon => Ok(owned.log.trim_horizon()),
         IteratorPosition::Latest => Ok(owned.log.next_offset()),
         IteratorPosition::AtTimestamp(t) => {
-            crate::api::check_not_future(t.as_millis(), core.now_ms()).and_then(|()| {
+            crate::lookup::check_not_future(t.as_millis(), core.now_ms()).and_then(|()| {
                 owned
                     .log
                     .offset_at_timestamp(t.as_millis())
@@ -222,13 +229,14 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
     let start = match start {
         Ok(offset) => offset,
         Err(e) => {
-            core.subscriptions.live.borrow_mut().remove(&key);
+            subscriptions.live.borrow_mut().remove(&key);
             let _ = reply.send(Err(e));
             return;
         }
     };
     let _ = reply.send(Ok(()));
     let core = core.clone();
+    let subscriptions = subscriptions.clone();
     glommio::spawn_local(async move {
         let pusher = Pusher {
             core: core.clone(),
@@ -241,7 +249,7 @@ pub async fn start_on_owner(core: &Rc<Core>, request: SubscribeRequest) {
             wake,
         };
         pusher.run(start, events).await;
-        let mut live = core.subscriptions.live.borrow_mut();
+        let mut live = subscriptions.live.borrow_mut();
         if live.get(&key).is_some_and(|l| l.started_ms == now) {
             live.remove(&key);
         }
@@ -272,7 +280,7 @@ impl Pusher {
     fn must_stop(&self, deadline: std::time::Instant) -> bool {
         self.cancelled.get().is_some()
             || std::time::Instant::now() >= deadline
-            || self.core.shutdown.is_triggered()
+            || self.core.shutdown().is_triggered()
             || self.owned.log.is_closed()
     }
 
@@ -307,7 +315,7 @@ impl Pusher {
         let log = &self.owned.log;
         let shard_id = catalog::shard_id(self.shard);
         let metric = |f: &dyn Fn(&mut crate::metrics::ConsumerCursor)| {
-            core.metrics.consumer(&self.stream_name, &self.consumer_name, &shard_id, |c| f(c));
+            core.metrics().consumer(&self.stream_name, &self.consumer_name, &shard_id, |c| f(c));
         };
         metric(&|c| c.active = true);
         if !send(&mut events, eventstream::encode_initial_response()).await {
@@ -318,7 +326,7 @@ impl Pusher {
         let mut budget = TokenBucket::new(
             CONSUMER_BYTES_PER_SECOND,
             CONSUMER_BYTES_PER_SECOND,
-            core.clock.monotonic_ns(),
+            core.clock().monotonic_ns(),
         );
         let mut last_event = std::time::Instant::now();
         loop {
@@ -342,7 +350,7 @@ impl Pusher {
             if self.must_stop(deadline) {
                 break;
             }
-            let now_ns = core.clock.monotonic_ns();
+            let now_ns = core.clock().monotonic_ns();
             if core.config().quotas_enabled && !budget.has_tokens(now_ns) {
                 glommio::timer::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -458,7 +466,7 @@ impl Pusher {
             let wait_append = log.wait_for(offset);
             let wait_cancel = self.wake.wait();
             let heartbeat = glommio::timer::sleep(HEARTBEAT.saturating_sub(last_event.elapsed()));
-            let shutdown = core.shutdown.wait();
+            let shutdown = core.shutdown().wait();
             futures_lite::future::or(
                 async {
                     wait_append.await;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 use spate_server::catalog::{CATALOG_FILE, Catalog};
 use spate_server::config::{Config, init_logging};
-use spate_server::core::{self, Shared};
+use spate_server::core::Shared;
 use spate_server::mesh::Mesh;
+use spate_server::node;
 use spate_server::{iterator, systemd};
 
 fn main() {
@@ -64,7 +65,7 @@ fn run(mut config: Config) -> Result<(), String> {
                 let mesh = mesh.clone();
                 async move {
                     let ready = shared.ready.clone();
-                    let result = core::run(shared, mesh).await;
+                    let result = node::run(shared, mesh).await;
                     if let Err(e) = &result {
                         let _ = ready.send(Err(e.clone()));
                     }

@@ -21,11 +21,12 @@ use spate_proto::requests::{
 };
 use spate_proto::responses as out;
 
-use crate::api::ApiResult;
+use super::{Controller, master_stream, open_shards};
 use crate::catalog::{self, Catalog, ShardMeta, StreamMeta, StreamMode, StreamStatus};
-use crate::control::{Controller, master_stream, open_shards};
-use crate::core::{Core, Msg};
+use crate::core::Core;
 use crate::hash;
+use crate::lookup::ApiResult;
+use crate::msg::{AdminMsg, Msg};
 use crate::placement::{self, least_loaded_core};
 
 /// A reshard: which open shards close, and the new shards (children, and any intermediate
@@ -97,7 +98,7 @@ fn new_shard(
     parents: (Option<u32>, Option<u32>),
     now: i64,
 ) -> ShardMeta {
-    let owner = least_loaded_core(catalog, core.cores, placed);
+    let owner = least_loaded_core(catalog, core.cores(), placed);
     placed.push(owner);
     ShardMeta {
         index,
@@ -211,10 +212,13 @@ pub async fn execute_plan(
         // restart.
         for &index in &plan.close {
             let shard = stream.shard(index).expect("present");
-            let owner = placement::owner(shard, core.cores);
+            let owner = placement::owner(shard, core.cores());
             let incarnation = stream.incarnation;
-            let unsealed =
-                core.call(owner, |reply| Msg::Unseal { incarnation, shard: index, reply }).await;
+            let unsealed = core
+                .call(owner, |reply| {
+                    Msg::Admin(AdminMsg::Unseal { incarnation, shard: index, reply })
+                })
+                .await;
             if !matches!(unsealed, Some(Ok(()))) {
                 tracing::error!(
                     shard = %catalog::shard_id(index),
@@ -230,10 +234,8 @@ pub async fn execute_plan(
 
 async fn seal(core: &Rc<Core>, incarnation: u64, shard: &ShardMeta) -> Result<u64, ApiError> {
     let index = shard.index;
-    core.call(placement::owner(shard, core.cores), |reply| Msg::Seal {
-        incarnation,
-        shard: index,
-        reply,
+    core.call(placement::owner(shard, core.cores()), |reply| {
+        Msg::Admin(AdminMsg::Seal { incarnation, shard: index, reply })
     })
     .await
     .unwrap_or_else(|| Err("core unavailable".into()))
@@ -468,7 +470,7 @@ pub async fn update_stream_mode(
     controller: &Controller,
     r: UpdateStreamModeInput,
 ) -> ApiResult {
-    let stream = master_stream(core, controller, &crate::control::arn_ref(r.stream()?))?;
+    let stream = master_stream(core, controller, &crate::lookup::arn_ref(r.stream()?))?;
     require_active(core, &stream)?;
     let mode = match r.stream_mode_details.stream_mode {
         spate_proto::types::StreamMode::OnDemand => StreamMode::OnDemand,
@@ -498,18 +500,20 @@ pub const AUTOSCALE_MERGE_UTILIZATION: f64 = 0.1;
 /// stays at or above 80% of its quota (or was throttled), or else merges an adjacent pair of
 /// cold shards, within the configured bounds. One decision per stream per window, so every
 /// decision is judged on a full window of load.
-pub async fn autoscaler(core: Rc<Core>) {
+pub async fn autoscaler(core: Rc<Core>, controller: Rc<Controller>) {
     let interval = core.config().autoscale_interval;
     let window_seconds = interval.as_secs_f64();
     let mut previous: std::collections::HashMap<(String, String), Load> = Default::default();
     loop {
         glommio::timer::sleep(interval).await;
-        if core.shutdown.is_triggered() {
+        if core.shutdown().is_triggered() {
             return;
         }
         let mut current: std::collections::HashMap<(String, String), Load> = Default::default();
-        for owner in 0..core.cores {
-            let Some(snapshot) = core.call(owner, |reply| Msg::Metrics { reply }).await else {
+        for owner in 0..core.cores() {
+            let Some(snapshot) =
+                core.call(owner, |reply| Msg::Admin(AdminMsg::Metrics { reply })).await
+            else {
                 continue;
             };
             for (key, c) in snapshot.shards {
@@ -533,7 +537,6 @@ pub async fn autoscaler(core: Rc<Core>) {
             let records = l.records as f64 / (1000.0 * window_seconds);
             bytes.max(records)
         };
-        let Some(controller) = core.controller.as_ref() else { return };
         let streams: Vec<StreamMeta> = controller
             .snapshot()
             .streams
@@ -605,13 +608,13 @@ pub async fn autoscaler(core: Rc<Core>) {
             let Some((action, reason, request)) = decision else { continue };
             let _permit = controller.lock.acquire_permit(1).await;
             let result = match request {
-                Either::Split(r) => split_shard(&core, controller, r).await,
-                Either::Merge(r) => merge_shards(&core, controller, r).await,
+                Either::Split(r) => split_shard(&core, &controller, r).await,
+                Either::Merge(r) => merge_shards(&core, &controller, r).await,
             };
             match result {
                 Ok(_) => {
                     tracing::info!(stream = %stream.name, action, %reason, "autoscaler");
-                    core.metrics.autoscaler_decision(&stream.name, action, &reason_label(action));
+                    core.metrics().autoscaler_decision(&stream.name, action, &reason_label(action));
                 }
                 Err(e) => {
                     tracing::warn!(stream = %stream.name, action, "autoscaler: {}", e.message)

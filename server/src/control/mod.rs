@@ -3,7 +3,13 @@
 //! A change is: validate against the master catalog, do the storage work on the owning cores
 //! (open, seal or drop shard logs), persist the new catalog (atomic write + fsync), publish the
 //! snapshot to every core, and only then answer. Reads of the catalog run on any core from its
-//! snapshot (see `api.rs`).
+//! snapshot (see `api/`). Resharding and the on-demand autoscaler: `reshard.rs`.
+//!
+//! The controller's state (`Controller`: the master catalog, the lock that serializes changes,
+//! the exact rate limits of catalog-changing operations) is held by core 0's `node::Services`;
+//! operations arrive typed, as `msg::ControlMsg::Request`.
+
+pub mod reshard;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -11,21 +17,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use engine::{GlommioStorage, Storage};
-use spate_proto::limits::{LIST_STREAM_CONSUMERS_PAGE_MAX, TAGS_PER_STREAM_MAX};
+use spate_proto::limits::TAGS_PER_STREAM_MAX;
 use spate_proto::requests::{
-    ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, ListStreamConsumersInput,
-    ListTagsForResourceInput, RegisterStreamConsumerInput, ResourceRef, RetentionPeriodInput,
+    ConsumerInput, ConsumerRef, CreateStreamInput, DeleteStreamInput, RegisterStreamConsumerInput,
+    ResourceRef, RetentionPeriodInput,
 };
 use spate_proto::responses as out;
-use spate_proto::types::{ConsumerStatus, Timestamp};
+use spate_proto::types::ConsumerStatus;
 use spate_proto::{ApiError, Request, StreamRef};
 
-use crate::api::{ApiResult, StreamHandle, stream_handle};
 use crate::catalog::{
     self, CATALOG_FILE, Catalog, ConsumerMeta, ShardMeta, StreamMeta, StreamMode, StreamStatus,
 };
-use crate::core::{Core, Msg};
+use crate::core::Core;
+use crate::lookup::{ApiResult, arn_ref, find_consumer};
+use crate::msg::{AdminMsg, FanoutMsg, Msg};
 use crate::placement::least_loaded_core;
+use crate::wire::wire_consumer;
 use crate::{hash, placement};
 
 /// Shards of a new ON_DEMAND stream, as on AWS.
@@ -48,8 +56,8 @@ impl Controller {
     }
 
     /// Startup work once every core is serving: finish interrupted creations and deletions.
-    pub async fn start(&self, core: &Rc<Core>) {
-        glommio::spawn_local(crate::reshard::autoscaler(core.clone())).detach();
+    pub async fn start(self: &Rc<Self>, core: &Rc<Core>) {
+        glommio::spawn_local(reshard::autoscaler(core.clone(), self.clone())).detach();
         let _permit = self.lock.acquire_permit(1).await;
         let pending: Vec<StreamMeta> = self
             .catalog
@@ -118,7 +126,7 @@ impl Controller {
         }
         *self.catalog.borrow_mut() = catalog.clone();
         core.publish(Arc::new(catalog.clone())).await;
-        core.metrics.set_streams(
+        core.metrics().set_streams(
             catalog
                 .streams
                 .values()
@@ -207,11 +215,10 @@ async fn persist(core: &Core, catalog: &Catalog) -> Result<(), ApiError> {
 }
 
 /// Runs one catalog-changing operation on the controller (parsed once, on the receiving core).
-pub async fn execute(core: &Rc<Core>, request: Request) -> ApiResult {
-    let controller = core.controller.as_ref().expect("controller core");
+pub async fn execute(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiResult {
     let operation = request.operation().name();
-    if !controller.limits.admit(operation, core.clock.monotonic_ns()) {
-        return Err(crate::api::rate_exceeded(core, operation));
+    if !controller.limits.admit(operation, core.clock().monotonic_ns()) {
+        return Err(crate::lookup::rate_exceeded(core, operation));
     }
     let _permit = controller.lock.acquire_permit(1).await;
     run(core, controller, request).await
@@ -257,29 +264,21 @@ async fn run(core: &Rc<Core>, controller: &Controller, request: Request) -> ApiR
         // mode", ValidationException).
         Request::SplitShard(r) => {
             let stream = master_stream(core, controller, &r.stream_ref()?)?;
-            crate::reshard::require_provisioned(&stream, "SplitShard")?;
-            crate::reshard::split_shard(core, controller, r).await
+            reshard::require_provisioned(&stream, "SplitShard")?;
+            reshard::split_shard(core, controller, r).await
         }
         Request::MergeShards(r) => {
             let stream = master_stream(core, controller, &r.stream_ref()?)?;
-            crate::reshard::require_provisioned(&stream, "MergeShards")?;
-            crate::reshard::merge_shards(core, controller, r).await
+            reshard::require_provisioned(&stream, "MergeShards")?;
+            reshard::merge_shards(core, controller, r).await
         }
-        Request::UpdateShardCount(r) => {
-            crate::reshard::update_shard_count(core, controller, r).await
-        }
-        Request::UpdateStreamMode(r) => {
-            crate::reshard::update_stream_mode(core, controller, r).await
-        }
+        Request::UpdateShardCount(r) => reshard::update_shard_count(core, controller, r).await,
+        Request::UpdateStreamMode(r) => reshard::update_stream_mode(core, controller, r).await,
         other => Err(ApiError::internal(format!(
             "{} is not a controller operation",
             other.operation().name()
         ))),
     }
-}
-
-pub(crate) fn arn_ref(arn: spate_proto::StreamArn) -> StreamRef {
-    StreamRef::Arn { region: arn.region, account: arn.account, name: arn.name }
 }
 
 /// Looks a stream up in the controller's master catalog (not a snapshot).
@@ -289,7 +288,7 @@ pub fn master_stream(
     stream: &StreamRef,
 ) -> Result<StreamMeta, ApiError> {
     let config = core.config();
-    crate::api::check_arn_home(core, stream)?;
+    crate::lookup::check_arn_home(core, stream)?;
     controller
         .catalog
         .borrow()
@@ -307,11 +306,11 @@ pub async fn open_shards(
 ) -> Result<(), ApiError> {
     let mut by_core: BTreeMap<usize, Vec<(u64, u32)>> = BTreeMap::new();
     for s in shards {
-        by_core.entry(placement::owner(s, core.cores)).or_default().push((incarnation, s.index));
+        by_core.entry(placement::owner(s, core.cores())).or_default().push((incarnation, s.index));
     }
     for (owner, list) in by_core {
         let result = core
-            .call(owner, |reply| Msg::Open { shards: list, reply })
+            .call(owner, |reply| Msg::Admin(AdminMsg::Open { shards: list, reply }))
             .await
             .unwrap_or_else(|| Err("core unavailable".into()));
         result.map_err(ApiError::internal)?;
@@ -320,8 +319,8 @@ pub async fn open_shards(
 }
 
 async fn drop_stream_everywhere(core: &Rc<Core>, incarnation: u64) {
-    for owner in 0..core.cores {
-        core.call(owner, |reply| Msg::DropStream { incarnation, reply }).await;
+    for owner in 0..core.cores() {
+        core.call(owner, |reply| Msg::Admin(AdminMsg::DropStream { incarnation, reply })).await;
     }
     let _ = std::fs::remove_dir_all(catalog::stream_dir(&core.config().data_dir, incarnation));
 }
@@ -379,7 +378,7 @@ async fn create_stream(
         .into_iter()
         .enumerate()
         .map(|(i, (start, end))| {
-            let owner = least_loaded_core(&catalog, core.cores, &placed);
+            let owner = least_loaded_core(&catalog, core.cores(), &placed);
             placed.push(owner);
             ShardMeta {
                 index: i as u32,
@@ -434,8 +433,12 @@ async fn create_stream(
 /// their owners delete their logs: they leave ListShards and DescribeStream, GetShardIterator
 /// on them is ResourceNotFoundException, and startup no longer opens them (as on Kinesis).
 /// Their ids stay reserved, and their children keep naming them as parents.
-pub async fn reclaim_shards(core: &Rc<Core>, incarnation: u64, shards: &[u32]) {
-    let controller = core.controller.as_ref().expect("controller core");
+pub async fn reclaim_shards(
+    core: &Rc<Core>,
+    controller: &Controller,
+    incarnation: u64,
+    shards: &[u32],
+) {
     let _permit = controller.lock.acquire_permit(1).await;
     let mut catalog = controller.snapshot();
     let Some(stream) = catalog.streams.values_mut().find(|s| s.incarnation == incarnation) else {
@@ -452,9 +455,9 @@ pub async fn reclaim_shards(core: &Rc<Core>, incarnation: u64, shards: &[u32]) {
         // and a retention increase in between keeps the shard. The owner checked its newest
         // record; the closing time bounds it from above here.
         let keep = !shards.contains(&shard.index)
-            || !crate::core::reclaimable(shard, shard.closed_ms, retention_ms, now);
+            || !crate::owner::reclaimable(shard, shard.closed_ms, retention_ms, now);
         if !keep {
-            removed.push((shard.index, placement::owner(shard, core.cores)));
+            removed.push((shard.index, placement::owner(shard, core.cores())));
         }
         keep
     });
@@ -472,7 +475,8 @@ pub async fn reclaim_shards(core: &Rc<Core>, incarnation: u64, shards: &[u32]) {
         by_core.entry(owner).or_default().push(index);
     }
     for (owner, shards) in by_core {
-        core.call(owner, |reply| Msg::DropShards { incarnation, shards, reply }).await;
+        core.call(owner, |reply| Msg::Admin(AdminMsg::DropShards { incarnation, shards, reply }))
+            .await;
     }
 }
 
@@ -567,24 +571,6 @@ async fn remove_tags(
 // ---------------------------------------------------------------------------------------------
 // Consumers (enhanced fan-out registrations).
 
-fn consumer_status(status: &str) -> ConsumerStatus {
-    match status {
-        "CREATING" => ConsumerStatus::Creating,
-        "DELETING" => ConsumerStatus::Deleting,
-        _ => ConsumerStatus::Active,
-    }
-}
-
-fn wire_consumer(core: &Core, stream: &StreamMeta, c: &ConsumerMeta) -> out::Consumer {
-    let config = core.config();
-    out::Consumer {
-        consumer_name: c.name.clone(),
-        consumer_arn: stream.consumer_arn(&config.region, &config.account_id, c),
-        consumer_status: consumer_status(&c.status),
-        consumer_creation_timestamp: Timestamp::from_millis(c.creation_epoch_seconds * 1000),
-    }
-}
-
 async fn register_consumer(
     core: &Rc<Core>,
     controller: &Controller,
@@ -620,7 +606,7 @@ async fn register_consumer(
     catalog.streams.get_mut(&stream.name).expect("present").consumers.push(consumer.clone());
     controller.commit(core, catalog).await?;
     // Registration has no storage work: the consumer is ACTIVE once the catalog is durable.
-    let mut answer = wire_consumer(core, &stream, &consumer);
+    let mut answer = wire_consumer(core.config(), &stream, &consumer);
     answer.consumer_status = ConsumerStatus::Creating;
     Ok(spate_proto::to_json(&out::RegisterStreamConsumerOutput { consumer: answer }))
 }
@@ -647,50 +633,6 @@ async fn change_consumer_tags(
     Ok(Vec::new())
 }
 
-/// Resolves a consumer reference against a catalog.
-fn find_consumer<'a>(
-    core: &Core,
-    catalog: &'a Catalog,
-    consumer: &ConsumerRef,
-) -> Result<(&'a StreamMeta, &'a ConsumerMeta), ApiError> {
-    let config = core.config();
-    let (stream_name, consumer_name, created, shown) = match consumer {
-        ConsumerRef::Arn(a) => (
-            a.stream_name.clone(),
-            a.consumer_name.clone(),
-            Some(a.creation_secs),
-            a.consumer_name.clone(),
-        ),
-        ConsumerRef::Name { stream, consumer_name } => {
-            (stream.name.clone(), consumer_name.clone(), None, consumer_name.clone())
-        }
-    };
-    let stream_arn =
-        format!("arn:aws:kinesis:{}:{}:stream/{stream_name}", config.region, config.account_id);
-    let stream = catalog
-        .streams
-        .get(&stream_name)
-        .ok_or_else(|| ApiError::consumer_not_found(&shown, &stream_arn))?;
-    let found = stream
-        .consumers
-        .iter()
-        .find(|c| {
-            c.name == consumer_name && created.is_none_or(|t| t as i64 == c.creation_epoch_seconds)
-        })
-        .ok_or_else(|| ApiError::consumer_not_found(&shown, &stream_arn))?;
-    Ok((stream, found))
-}
-
-pub fn resolve_consumer(
-    core: &Core,
-    consumer: &ConsumerRef,
-) -> Result<(StreamHandle, ConsumerMeta), ApiError> {
-    let catalog = core.catalog();
-    let (stream, found) = find_consumer(core, &catalog, consumer)?;
-    let (name, found) = (stream.name.clone(), found.clone());
-    Ok((StreamHandle { catalog, name }, found))
-}
-
 async fn deregister_consumer(
     core: &Rc<Core>,
     controller: &Controller,
@@ -710,72 +652,12 @@ async fn deregister_consumer(
         .retain(|c| c.name != consumer_name);
     controller.commit(core, catalog).await?;
     // End live subscriptions of this consumer on every core.
-    for owner in 0..core.cores {
+    for owner in 0..core.cores() {
         let name = consumer_name.clone();
-        core.call(owner, |reply| Msg::EndConsumer { incarnation, consumer: name, reply }).await;
+        core.call(owner, |reply| {
+            Msg::Fanout(FanoutMsg::EndConsumer { incarnation, consumer: name, reply })
+        })
+        .await;
     }
     Ok(Vec::new())
-}
-
-pub fn describe_consumer(core: &Rc<Core>, r: ConsumerInput) -> ApiResult {
-    let consumer = r.consumer_ref()?;
-    let catalog = core.catalog();
-    let (stream, found) = find_consumer(core, &catalog, &consumer)?;
-    let config = core.config();
-    let c = wire_consumer(core, stream, found);
-    Ok(spate_proto::to_json(&out::DescribeStreamConsumerOutput {
-        consumer_description: out::ConsumerDescription {
-            consumer_name: c.consumer_name,
-            consumer_arn: c.consumer_arn,
-            consumer_status: c.consumer_status,
-            consumer_creation_timestamp: c.consumer_creation_timestamp,
-            stream_arn: stream.arn(&config.region, &config.account_id),
-        },
-    }))
-}
-
-pub fn list_consumers(core: &Rc<Core>, r: ListStreamConsumersInput) -> ApiResult {
-    let arn = r.stream()?;
-    let handle = stream_handle(core, &arn_ref(arn))?;
-    let stream = handle.meta();
-    // "If you specify a value greater than 100, at most 100 results are returned."
-    let limit = r
-        .max_results
-        .map_or(LIST_STREAM_CONSUMERS_PAGE_MAX, |m| m as usize)
-        .min(LIST_STREAM_CONSUMERS_PAGE_MAX);
-    // The token is "<position>\n<issued ms>": it expires after 300 seconds, as the model says.
-    let skip = match &r.next_token {
-        Some(token) => {
-            let text = crate::api::decode_token(token).ok_or_else(ApiError::invalid_next_token)?;
-            let (position, issued) =
-                text.split_once('\n').ok_or_else(ApiError::invalid_next_token)?;
-            let position: usize = position.parse().map_err(|_| ApiError::invalid_next_token())?;
-            crate::api::check_token_age(core, token, issued)?;
-            position
-        }
-        None => 0,
-    };
-    let all: Vec<out::Consumer> =
-        stream.consumers.iter().map(|c| wire_consumer(core, stream, c)).collect();
-    let page: Vec<out::Consumer> = all.iter().skip(skip).take(limit).cloned().collect();
-    let next_token = (skip + page.len() < all.len())
-        .then(|| crate::api::encode_token(&format!("{}\n{}", skip + page.len(), core.now_ms())));
-    Ok(spate_proto::to_json(&out::ListStreamConsumersOutput { consumers: page, next_token }))
-}
-
-pub fn list_tags_for_resource(core: &Rc<Core>, r: ListTagsForResourceInput) -> ApiResult {
-    match r.resource_ref()? {
-        ResourceRef::Stream(arn) => {
-            let handle = stream_handle(core, &arn_ref(arn))?;
-            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput {
-                tags: out::Tag::from_map(&handle.meta().tags),
-            }))
-        }
-        ResourceRef::Consumer(arn) => {
-            let (_, consumer) = resolve_consumer(core, &ConsumerRef::Arn(arn))?;
-            Ok(spate_proto::to_json(&out::ListTagsForResourceOutput {
-                tags: out::Tag::from_map(&consumer.tags),
-            }))
-        }
-    }
 }
