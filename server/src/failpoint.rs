@@ -2,7 +2,7 @@
 //! would stop it) when it reaches the named point; `SPATE_FAILPOINT=error-once:<name>` makes
 //! the named step fail (as an I/O error would) the first time it runs, and
 //! `SPATE_FAILPOINT=error:<name>` every time, and `slow-error-once:<name>` once after hanging
-//! for a while. Unset, a failpoint is one cached load.
+//! for a while; `slow:<name>` makes the step a second slower every time. Unset, a failpoint is one cached load.
 
 use std::sync::OnceLock;
 
@@ -28,6 +28,17 @@ pub fn fails_slowly_once(name: &str) -> bool {
     let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
     armed.as_deref().and_then(|a| a.strip_prefix("slow-error-once:")) == Some(name)
         && !FIRED.swap(true, Ordering::Relaxed)
+}
+
+/// How long a `slow:<name>` step takes longer than it would.
+pub const SLOW_STEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits [`SLOW_STEP`] if `SPATE_FAILPOINT` is `slow:<name>` (every time): a slow disk.
+pub async fn slow(name: &str) {
+    let armed = FAILPOINT.get_or_init(|| std::env::var("SPATE_FAILPOINT").ok());
+    if armed.as_deref().and_then(|a| a.strip_prefix("slow:")) == Some(name) {
+        glommio::timer::sleep(SLOW_STEP).await;
+    }
 }
 
 /// True if `SPATE_FAILPOINT` is `error:<name>`: the caller fails this step every time.

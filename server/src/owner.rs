@@ -218,6 +218,8 @@ pub async fn seal(core: &Core, incarnation: u64, shard: u32) -> Result<u64, Stri
         None => Err(format!("shard {shard} of {incarnation} is not on core {}", core.id())),
         Some(owned) => owned.log.seal().await.map_err(|e| e.to_string()),
     };
+    // A seal whose reply is slow (a slow disk): the shard is already sealed meanwhile.
+    crate::failpoint::slow("seal").await;
     if let Some(owned) = core.owned(incarnation, shard) {
         core.metrics().shard(&owned.stream, &owned.shard_id, |c| c.open = Some(false));
     }

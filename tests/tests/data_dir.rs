@@ -219,3 +219,54 @@ async fn update_shard_count_commits_the_catalog_once() {
     assert_eq!(after["streams"]["u"]["shard_count_updates_ms"].as_array().unwrap().len(), 1);
     assert_eq!(after["streams"]["u"]["status"], "ACTIVE");
 }
+
+/// UpdateShardCount seals its parents all at once. Each seal is made a second slower
+/// (`SPATE_FAILPOINT=slow:seal`, the shard sealed meanwhile); one after another, eight parents
+/// kept writers to the first one waiting eight seconds, past their retry budget (about 3.5 s,
+/// then 503). Concurrently, the reshard takes about one second and every write succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_shard_count_seals_its_parents_concurrently() {
+    let server =
+        tests::Server::start_with_env(&["--quotas", "off"], &[("SPATE_FAILPOINT", "slow:seal")]);
+    let c = server.client_with_retries(aws_sdk_kinesis::config::retry::RetryConfig::disabled());
+    tests::create_stream(&c, "wide", 8).await;
+    let writer = c.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let writes = tokio::spawn(async move {
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut i = 0;
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            i += 1;
+            let put = writer
+                .put_record()
+                .stream_name("wide")
+                .partition_key(format!("k{i}"))
+                .data(Blob::new(format!("r{i}")))
+                .send()
+                .await;
+            match put {
+                Ok(_) => ok += 1,
+                Err(e) => failed.push(format!("{e:?}")),
+            }
+        }
+        (ok, failed)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    c.update_shard_count()
+        .stream_name("wide")
+        .target_shard_count(16)
+        .scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling)
+        .send()
+        .await
+        .expect("UpdateShardCount");
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = writes.await.unwrap();
+    // Eight one-second seals: about 1 s together, 8 s one after another.
+    assert!(took < Duration::from_secs(4), "UpdateShardCount took {took:?}");
+    assert!(ok > 0 && failed.is_empty(), "{ok} writes succeeded, failed: {failed:?}");
+}
