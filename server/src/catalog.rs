@@ -104,13 +104,19 @@ pub fn shard_id(index: u32) -> String {
     format!("shardId-{index:012}")
 }
 
-/// Parses `shardId-` plus 12 digits.
+/// The shard a ShardId names. AWS resolves a ShardId by the number after its last hyphen, so
+/// `shardId-000000000007`, `shardId-7` and `anything-7` all name shard 7 (error messages still
+/// quote the id as the client wrote it).
 pub fn parse_shard_id(id: &str) -> Option<u32> {
-    let digits = id.strip_prefix("shardId-")?;
-    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (_, digits) = id.rsplit_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse::<u64>().ok().and_then(|v| u32::try_from(v).ok())
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    digits.parse::<u32>().ok()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,7 +230,15 @@ mod tests {
     fn shard_ids_and_paths() {
         assert_eq!(shard_id(7), "shardId-000000000007");
         assert_eq!(parse_shard_id("shardId-000000000007"), Some(7));
-        assert_eq!(parse_shard_id("shardId-7"), None);
+        // As AWS: the number after the last hyphen names the shard.
+        assert_eq!(parse_shard_id("shardId-7"), Some(7));
+        assert_eq!(parse_shard_id("shardId-0"), Some(0));
+        assert_eq!(parse_shard_id("shardId-000000000000"), Some(0));
+        assert_eq!(parse_shard_id("anything-0"), Some(0));
+        assert_eq!(parse_shard_id("a-b-0000000000000000000042"), Some(42));
+        for unknown in ["shardId-", "shardId-x1", "7", "shardId-99999999999"] {
+            assert_eq!(parse_shard_id(unknown), None, "{unknown}");
+        }
         let p = shard_dir(Path::new("/d"), 5, 2);
         assert_eq!(p, PathBuf::from("/d/streams/5/000000000002"));
     }

@@ -1849,3 +1849,48 @@ fn base64_of(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// AWS resolves a ShardId by the number after its last hyphen: `shardId-1`,
+/// `shardId-000000000001` and `anything-1` name the same shard. A missing shard's message names
+/// the id as the client wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lenient_shard_ids_name_the_shard_after_the_last_hyphen() {
+    let server = Server::start(&["--quotas", "off"]);
+    let client = server.client();
+    create_stream(&client, "s", 2).await;
+    let put = client
+        .put_record()
+        .stream_name("s")
+        .partition_key("k")
+        .explicit_hash_key(u128::MAX.to_string())
+        .data(Blob::new("high"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.shard_id(), "shardId-000000000001");
+    for id in ["shardId-000000000001", "shardId-1", "anything-1", "shardId-0001"] {
+        let it = client
+            .get_shard_iterator()
+            .stream_name("s")
+            .shard_id(id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        let page = client.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await;
+        let page = page.unwrap();
+        assert_eq!(page.records().len(), 1, "{id}");
+        assert_eq!(page.records()[0].data().as_ref(), b"high", "{id}");
+    }
+    let missing = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id("shardId-7")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect_err("no shard 7");
+    let missing = missing.into_service_error();
+    assert!(missing.is_resource_not_found_exception(), "{missing:?}");
+    assert!(missing.meta().message().unwrap_or("").contains("shardId-7"), "{missing:?}");
+}
