@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::ShardIteratorType;
 
 use tests::{free_port, healthy};
 
@@ -88,16 +87,8 @@ async fn create_put_get(c: &Client, stream: &str) {
 }
 
 async fn read_shard(c: &Client, stream: &str, shard: &str) -> Vec<Vec<u8>> {
-    let it = c
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let page = c.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-    page.records().iter().map(|r| r.data().as_ref().to_vec()).collect()
+    let contents = tests::read_shard(c, stream, shard).await;
+    contents.records.iter().map(|r| r.data().as_ref().to_vec()).collect()
 }
 
 /// Relative, `.`, `..` and symlinked data directories all work, and survive a restart.
